@@ -1,0 +1,182 @@
+//! Resident ID numbers (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character.
+
+use std::fmt;
+
+/// A valid 18-character resident ID, stored as its first 17 digits (the check character is
+/// derived from them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdNumber(u64);
+
+/// Each way a document number can be wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// Empty input.
+    #[error("document number is empty")]
+    Empty,
+    /// Not 18 characters long.
+    #[error("document number has {0} characters, a resident ID has 18")]
+    Length(usize),
+    /// A character other than a digit among the first 17.
+    #[error("document number has a non-digit {ch:?} at position {pos}")]
+    NotDigit {
+        /// 1-based position of the character.
+        pos: usize,
+        /// The offending character.
+        ch: char,
+    },
+    /// The 18th character is neither a digit nor X.
+    #[error("check character {0:?} is not a digit or X")]
+    CheckNotDigitOrX(char),
+    /// The check character does not match the first 17 digits.
+    #[error("invalid check character {got:?}: the first 17 digits require {expected:?}")]
+    CheckMismatch {
+        /// What MOD 11-2 requires.
+        expected: char,
+        /// What was given.
+        got: char,
+    },
+}
+
+const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const CHECK: [u8; 11] = *b"10X98765432";
+
+/// The MOD 11-2 check character of 17 digits.
+pub fn check_char(digits: &[u8; 17]) -> char {
+    let sum: u32 = digits
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    CHECK[(sum % 11) as usize] as char
+}
+
+impl IdNumber {
+    /// Parses and validates an 18-character resident ID; a lower-case `x` is accepted.
+    pub fn parse(s: &str) -> Result<IdNumber, IdError> {
+        if s.is_empty() {
+            return Err(IdError::Empty);
+        }
+        let n = s.chars().count();
+        if n != 18 {
+            return Err(IdError::Length(n));
+        }
+        let mut digits = [0u8; 17];
+        let mut value = 0u64;
+        let mut chars = s.chars();
+        for (i, c) in chars.by_ref().take(17).enumerate() {
+            if !c.is_ascii_digit() {
+                return Err(IdError::NotDigit { pos: i + 1, ch: c });
+            }
+            digits[i] = c as u8;
+            value = value * 10 + u64::from(c as u8 - b'0');
+        }
+        let last = chars.next().expect("18 characters");
+        let got = last.to_ascii_uppercase();
+        if !(got.is_ascii_digit() || got == 'X') {
+            return Err(IdError::CheckNotDigitOrX(last));
+        }
+        let expected = check_char(&digits);
+        if got != expected {
+            return Err(IdError::CheckMismatch { expected, got });
+        }
+        Ok(IdNumber(value))
+    }
+
+    /// Builds the ID whose first 17 digits are `body` (must be below 10^17).
+    pub fn from_body(body: u64) -> IdNumber {
+        assert!(body < 100_000_000_000_000_000, "an ID body has 17 digits");
+        IdNumber(body)
+    }
+
+    /// The first 17 digits as a number.
+    pub fn body(self) -> u64 {
+        self.0
+    }
+
+    /// The canonical 18 characters (upper-case X).
+    pub fn to_bytes(self) -> [u8; 18] {
+        let mut out = [0u8; 18];
+        let mut v = self.0;
+        for i in (0..17).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        let d: &[u8; 17] = out[..17].try_into().expect("17 bytes");
+        out[17] = check_char(d) as u8;
+        out
+    }
+
+    /// The number with all but the first 6 and last 4 characters masked, for logs and errors.
+    pub fn masked(self) -> String {
+        let b = self.to_bytes();
+        format!(
+            "{}********{}",
+            std::str::from_utf8(&b[..6]).unwrap(),
+            std::str::from_utf8(&b[14..]).unwrap()
+        )
+    }
+}
+
+impl fmt::Display for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(&self.to_bytes()).expect("ascii"))
+    }
+}
+
+impl std::str::FromStr for IdNumber {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdNumber::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_ids_and_lower_case_x() {
+        // 11010519491231002X is the textbook example of GB 11643.
+        let id = IdNumber::parse("11010519491231002X").unwrap();
+        assert_eq!(id.to_string(), "11010519491231002X");
+        assert_eq!(IdNumber::parse("11010519491231002x").unwrap(), id);
+        assert_eq!(
+            IdNumber::parse("440524188001010014").unwrap().to_string(),
+            "440524188001010014"
+        );
+        assert_eq!(id.masked(), "110105********002X");
+    }
+
+    #[test]
+    fn names_each_way_an_id_can_be_wrong() {
+        assert_eq!(IdNumber::parse(""), Err(IdError::Empty));
+        assert_eq!(
+            IdNumber::parse("11010519491231002"),
+            Err(IdError::Length(17))
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002XX"),
+            Err(IdError::Length(19))
+        );
+        assert_eq!(
+            IdNumber::parse("1101051949123100２X"),
+            Err(IdError::NotDigit { pos: 17, ch: '２' })
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491a31002X"),
+            Err(IdError::NotDigit { pos: 12, ch: 'a' })
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002Y"),
+            Err(IdError::CheckNotDigitOrX('Y'))
+        );
+        assert_eq!(
+            IdNumber::parse("110105194912310021"),
+            Err(IdError::CheckMismatch {
+                expected: 'X',
+                got: '1'
+            })
+        );
+    }
+}

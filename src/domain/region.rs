@@ -1,0 +1,255 @@
+//! Region codes of the national statistical division table: normalisation of zero-padded forms,
+//! precision, containment and risk units, all by code arithmetic (no table needed).
+
+use std::fmt;
+
+/// The level of a region code, coarse to fine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Precision {
+    /// 2 digits.
+    Province = 1,
+    /// 4 digits.
+    City = 2,
+    /// 6 digits: county, county-level city, district or banner (县/市/区/旗).
+    County = 3,
+    /// 9 digits: township or street.
+    Street = 4,
+    /// 12 digits: village or community.
+    Community = 5,
+}
+
+impl Precision {
+    /// All levels, coarse to fine.
+    pub const ALL: [Precision; 5] = [
+        Precision::Province,
+        Precision::City,
+        Precision::County,
+        Precision::Street,
+        Precision::Community,
+    ];
+
+    /// Number of digits of a code at this level.
+    pub fn digits(self) -> usize {
+        [2, 4, 6, 9, 12][self as usize - 1]
+    }
+
+    /// The level with this 1-based number (the `level` column of the region table).
+    pub fn from_level(n: u8) -> Option<Precision> {
+        Precision::ALL.get(usize::from(n).checked_sub(1)?).copied()
+    }
+
+    /// The lower-case English name.
+    pub fn name(self) -> &'static str {
+        ["province", "city", "county", "street", "community"][self as usize - 1]
+    }
+
+    /// 10^(12 - digits): the size of the padded-code range a region of this level spans.
+    fn span(self) -> u64 {
+        10u64.pow(12 - self.digits() as u32)
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A normalised region code, stored zero-padded to 12 digits; its precision is the level of its
+/// last non-zero digit group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionCode(u64);
+
+/// Why a text is not a region code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegionError {
+    /// Contains something other than digits.
+    #[error("region code {0:?} has a non-digit")]
+    NotDigits(String),
+    /// Not 2, 4, 6, 9 or 12 digits.
+    #[error("region code {0:?} has {1} digits; a region code has 2, 4, 6, 9 or 12")]
+    Length(String, usize),
+    /// The province group is 00.
+    #[error("region code {0:?} has no province (starts with 00)")]
+    NoProvince(String),
+}
+
+impl RegionCode {
+    /// Parses a code of 2, 4, 6, 9 or 12 digits and strips trailing all-zero groups
+    /// (`110105000000` → `110105`).
+    pub fn parse(s: &str) -> Result<RegionCode, RegionError> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RegionError::NotDigits(s.to_string()));
+        }
+        if !matches!(s.len(), 2 | 4 | 6 | 9 | 12) {
+            return Err(RegionError::Length(s.to_string(), s.len()));
+        }
+        let v: u64 = s.parse().expect("checked digits");
+        let padded = v * 10u64.pow(12 - s.len() as u32);
+        RegionCode::from_padded(padded).ok_or_else(|| RegionError::NoProvince(s.to_string()))
+    }
+
+    /// The region whose 12-digit zero-padded code is `padded`; `None` without a province.
+    pub fn from_padded(padded: u64) -> Option<RegionCode> {
+        (padded / Precision::Province.span() % 100 != 0 && padded < 1_000_000_000_000)
+            .then_some(RegionCode(padded))
+    }
+
+    /// The 12-digit zero-padded code.
+    pub fn padded(self) -> u64 {
+        self.0
+    }
+
+    /// The level of this code: that of its last non-zero digit group.
+    pub fn precision(self) -> Precision {
+        for p in Precision::ALL.iter().rev() {
+            if p.digits() == 2 || self.0 % (p.span() * group_size(*p)) / p.span() != 0 {
+                return *p;
+            }
+        }
+        Precision::Province
+    }
+
+    /// The ancestor of this region at level `p`, with any zero groups stripped (so it may be
+    /// coarser than `p`, as `441900003` → `4419`: Dongguan has no county level); the region
+    /// itself when it is already at `p` or coarser.
+    pub fn truncate(self, p: Precision) -> RegionCode {
+        RegionCode(self.0 / p.span() * p.span())
+    }
+
+    /// True when `other` equals this region or lies below it.
+    pub fn contains(self, other: RegionCode) -> bool {
+        other.truncate(self.precision()) == self
+    }
+
+    /// True when `other` lies strictly below this region.
+    pub fn strictly_contains(self, other: RegionCode) -> bool {
+        self != other && self.contains(other)
+    }
+
+    /// The risk unit of a risk area in this region: the county that contains it, or the region
+    /// itself when it is a county or coarser.
+    pub fn risk_unit(self) -> RegionCode {
+        self.truncate(Precision::County)
+    }
+
+    /// The padded codes of this region and everything below it: `[padded, end)`.
+    pub fn padded_range(self) -> std::ops::Range<u64> {
+        let span = self.precision().span();
+        self.0..self.0 + span
+    }
+
+    /// This region and its ancestors, coarse to fine, without duplicates.
+    pub fn lineage(self) -> impl Iterator<Item = RegionCode> {
+        let own = self.precision();
+        let mut last = None;
+        Precision::ALL
+            .into_iter()
+            .filter(move |p| *p <= own)
+            .filter_map(move |p| {
+                let a = self.truncate(p);
+                (last != Some(a)).then(|| {
+                    last = Some(a);
+                    a
+                })
+            })
+    }
+}
+
+/// 10^(digits of this group): 100 for the 2-digit groups, 1000 for the 3-digit ones.
+fn group_size(p: Precision) -> u64 {
+    if p.digits() <= 6 { 100 } else { 1000 }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.precision();
+        write!(f, "{:0width$}", self.0 / p.span(), width = p.digits())
+    }
+}
+
+impl std::str::FromStr for RegionCode {
+    type Err = RegionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RegionCode::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn normalises_zero_padded_forms() {
+        assert_eq!(r("110105000000"), r("110105"));
+        assert_eq!(r("110105000000").to_string(), "110105");
+        assert_eq!(r("110000").to_string(), "11");
+        assert_eq!(r("441900003").to_string(), "441900003");
+        assert_eq!(r("441900").to_string(), "4419");
+        assert_eq!(r("110101001001").to_string(), "110101001001");
+    }
+
+    #[test]
+    fn precision_of_each_level() {
+        assert_eq!(r("11").precision(), Precision::Province);
+        assert_eq!(r("1101").precision(), Precision::City);
+        assert_eq!(r("110105").precision(), Precision::County);
+        assert_eq!(r("110105001").precision(), Precision::Street);
+        assert_eq!(r("110105001001").precision(), Precision::Community);
+        assert_eq!(r("441900003").precision(), Precision::Street);
+    }
+
+    #[test]
+    fn rejects_bad_codes() {
+        assert!(matches!(
+            RegionCode::parse("11a"),
+            Err(RegionError::NotDigits(_))
+        ));
+        assert!(matches!(
+            RegionCode::parse("1101051"),
+            Err(RegionError::Length(_, 7))
+        ));
+        assert!(matches!(
+            RegionCode::parse("000000"),
+            Err(RegionError::NoProvince(_))
+        ));
+        assert!(matches!(
+            RegionCode::parse(""),
+            Err(RegionError::NotDigits(_))
+        ));
+    }
+
+    #[test]
+    fn containment_and_risk_units() {
+        assert!(r("1101").contains(r("110105001")));
+        assert!(r("110105").contains(r("110105")));
+        assert!(!r("110105").strictly_contains(r("110105")));
+        assert!(!r("110105").contains(r("1101")));
+        assert!(!r("110105").contains(r("110106001")));
+        assert_eq!(r("110105001001").risk_unit(), r("110105"));
+        assert_eq!(r("110105001").risk_unit(), r("110105"));
+        assert_eq!(r("110105").risk_unit(), r("110105"));
+        assert_eq!(r("1101").risk_unit(), r("1101"));
+        // Dongguan's streets sit directly under the city: the city is their unit.
+        assert_eq!(r("441900003").risk_unit(), r("4419"));
+        assert!(r("4419").contains(r("441900003")));
+    }
+
+    #[test]
+    fn lineage_is_coarse_to_fine_without_gaps() {
+        let l: Vec<String> = r("110105001001").lineage().map(|c| c.to_string()).collect();
+        assert_eq!(l, ["11", "1101", "110105", "110105001", "110105001001"]);
+        let l: Vec<String> = r("441900003").lineage().map(|c| c.to_string()).collect();
+        assert_eq!(l, ["44", "4419", "441900003"]);
+        assert_eq!(
+            r("110105001").padded_range(),
+            110_105_001_000..110_105_002_000
+        );
+    }
+}

@@ -1,0 +1,468 @@
+//! The rules of DOMAIN.md §4: from one person's records, the risk areas and a day to a colour,
+//! findings (strongest first) and travel permission, under either policy.
+
+use std::cmp::Reverse;
+use std::fmt;
+
+use super::{
+    CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, RegionCode, RiskArea,
+    Stay,
+};
+
+/// How a stay coarser than a risk unit is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Policy {
+    /// A stay coarser than the risk unit is a *possible* match: a popup asking to verify, never
+    /// yellow. The default.
+    #[default]
+    PrecisionAware,
+    /// Legacy: every possible match counts as definite (kept to measure misfires).
+    CityLevel,
+}
+
+impl Policy {
+    /// Both policies.
+    pub const ALL: [Policy; 2] = [Policy::PrecisionAware, Policy::CityLevel];
+
+    /// The name used on the command line and in `Info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::PrecisionAware => "precision-aware",
+            Policy::CityLevel => "city-level",
+        }
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "precision-aware" => Ok(Policy::PrecisionAware),
+            "city-level" => Ok(Policy::CityLevel),
+            _ => Err(format!(
+                "unknown policy {s:?}: expected precision-aware or city-level"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person's colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Color {
+    /// No anomaly found.
+    Green,
+    /// Home quarantine.
+    Yellow,
+    /// Central quarantine.
+    Red,
+}
+
+impl Color {
+    /// The lower-case English name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Green => "green",
+            Color::Yellow => "yellow",
+            Color::Red => "red",
+        }
+    }
+}
+
+/// Why a finding was made; declared strongest first (the order findings are returned in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// A confirmed-case CDC record active on D.
+    CdcConfirmed,
+    /// A suspected-case CDC record active on D.
+    CdcSuspected,
+    /// An asymptomatic-infection CDC record active on D.
+    CdcAsymptomatic,
+    /// A close-contact CDC record active on D.
+    CdcCloseContact,
+    /// A secondary-contact CDC record active on D.
+    CdcSecondaryContact,
+    /// A home-quarantine community record active on D.
+    CommunityHomeQuarantine,
+    /// A definite match on D or D-1.
+    InRiskArea,
+    /// A definite match earlier in the window, and no `InRiskArea`.
+    VisitedRiskArea,
+    /// A possible match in the window (precision-aware only).
+    ItineraryImprecise,
+    /// An arrival from a risk area with no registration since booking.
+    ArrivalUnregistered,
+    /// A bound phone whose latest status is long_off or not_in_city.
+    PhoneUnverifiable,
+}
+
+impl Reason {
+    /// Every reason, strongest first.
+    pub const ALL: [Reason; 11] = [
+        Reason::CdcConfirmed,
+        Reason::CdcSuspected,
+        Reason::CdcAsymptomatic,
+        Reason::CdcCloseContact,
+        Reason::CdcSecondaryContact,
+        Reason::CommunityHomeQuarantine,
+        Reason::InRiskArea,
+        Reason::VisitedRiskArea,
+        Reason::ItineraryImprecise,
+        Reason::ArrivalUnregistered,
+        Reason::PhoneUnverifiable,
+    ];
+
+    /// The name of DOMAIN.md §4 (`CDC_CONFIRMED`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::CdcConfirmed => "CDC_CONFIRMED",
+            Reason::CdcSuspected => "CDC_SUSPECTED",
+            Reason::CdcAsymptomatic => "CDC_ASYMPTOMATIC",
+            Reason::CdcCloseContact => "CDC_CLOSE_CONTACT",
+            Reason::CdcSecondaryContact => "CDC_SECONDARY_CONTACT",
+            Reason::CommunityHomeQuarantine => "COMMUNITY_HOME_QUARANTINE",
+            Reason::InRiskArea => "IN_RISK_AREA",
+            Reason::VisitedRiskArea => "VISITED_RISK_AREA",
+            Reason::ItineraryImprecise => "ITINERARY_IMPRECISE",
+            Reason::ArrivalUnregistered => "ARRIVAL_UNREGISTERED",
+            Reason::PhoneUnverifiable => "PHONE_UNVERIFIABLE",
+        }
+    }
+
+    /// The colour this finding gives; `None` for popups.
+    pub fn color(self) -> Option<Color> {
+        match self {
+            Reason::CdcConfirmed
+            | Reason::CdcSuspected
+            | Reason::CdcAsymptomatic
+            | Reason::CdcCloseContact => Some(Color::Red),
+            Reason::CdcSecondaryContact | Reason::CommunityHomeQuarantine | Reason::InRiskArea => {
+                Some(Color::Yellow)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the finding blocks travel.
+    pub fn blocks_travel(self) -> bool {
+        !matches!(
+            self,
+            Reason::ItineraryImprecise | Reason::ArrivalUnregistered | Reason::PhoneUnverifiable
+        )
+    }
+
+    /// The finding a CDC category gives.
+    pub fn of_cdc(c: CdcCategory) -> Reason {
+        match c {
+            CdcCategory::Confirmed => Reason::CdcConfirmed,
+            CdcCategory::Suspected => Reason::CdcSuspected,
+            CdcCategory::Asymptomatic => Reason::CdcAsymptomatic,
+            CdcCategory::CloseContact => Reason::CdcCloseContact,
+            CdcCategory::SecondaryContact => Reason::CdcSecondaryContact,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One reason for a colour or a popup.
+///
+/// Findings are unique on (reason, region, risk area, phone tail); `day` is the latest day of
+/// that key: the latest uncleared match day for risk-area findings, the travel day for arrivals,
+/// the `from` day of the record for CDC and community findings, the status's `as_of` for phones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Finding {
+    /// Why.
+    pub reason: Reason,
+    /// The stay's region (or the arrival's origin); `None` for CDC, community and phone findings.
+    pub region: Option<RegionCode>,
+    /// The matching risk area's code.
+    pub risk_area: Option<RegionCode>,
+    /// The latest day (see the type's documentation).
+    pub day: Day,
+    /// The phone the finding came from, if any.
+    pub phone_tail: Option<PhoneTail>,
+    /// Whether it blocks travel.
+    pub blocks_travel: bool,
+}
+
+impl Finding {
+    fn new(
+        reason: Reason,
+        region: Option<RegionCode>,
+        risk_area: Option<RegionCode>,
+        day: Day,
+        tail: Option<PhoneTail>,
+    ) -> Finding {
+        Finding {
+            reason,
+            region,
+            risk_area,
+            day,
+            phone_tail: tail,
+            blocks_travel: reason.blocks_travel(),
+        }
+    }
+}
+
+/// The answer for one person on one day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    /// Red, yellow or green.
+    pub color: Color,
+    /// Every finding that applies, strongest first.
+    pub findings: Vec<Finding>,
+    /// Green and no finding that blocks travel.
+    pub travel_allowed: bool,
+}
+
+impl Code {
+    /// Green with no findings.
+    pub fn green() -> Code {
+        Code {
+            color: Color::Green,
+            findings: Vec::new(),
+            travel_allowed: true,
+        }
+    }
+
+    /// Derives colour and travel permission from findings, and orders them strongest first.
+    pub fn from_findings(mut findings: Vec<Finding>) -> Code {
+        // Unique on the key, keeping the latest day, then strongest (and latest) first.
+        findings.sort_unstable_by_key(|f| {
+            (
+                f.reason,
+                f.region,
+                f.risk_area,
+                f.phone_tail,
+                Reverse(f.day),
+            )
+        });
+        findings.dedup_by_key(|f| (f.reason, f.region, f.risk_area, f.phone_tail));
+        findings.sort_unstable_by_key(|f| {
+            (
+                f.reason,
+                Reverse(f.day),
+                f.region,
+                f.risk_area,
+                f.phone_tail,
+            )
+        });
+        let color = findings
+            .iter()
+            .filter_map(|f| f.reason.color())
+            .max()
+            .unwrap_or(Color::Green);
+        let travel_allowed = color == Color::Green && !findings.iter().any(|f| f.blocks_travel);
+        Code {
+            color,
+            findings,
+            travel_allowed,
+        }
+    }
+}
+
+/// Whether a stay's region lies inside a risk unit or strictly contains it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchKind {
+    /// The region equals the risk unit or lies below it.
+    Definite,
+    /// The region strictly contains the risk unit (the stay is coarser than the unit).
+    Possible,
+}
+
+/// The risk areas in force, indexed by risk unit so that a stay finds its matches by a few
+/// binary searches instead of a scan.
+#[derive(Clone, Debug, Default)]
+pub struct RiskAreaSet {
+    areas: Vec<RiskArea>,
+    /// (risk unit's padded code, index into `areas`), sorted.
+    by_unit: Vec<(u64, u32)>,
+}
+
+impl RiskAreaSet {
+    /// Indexes these designations (several per area are allowed: one per period).
+    pub fn new(areas: Vec<RiskArea>) -> RiskAreaSet {
+        let mut by_unit: Vec<(u64, u32)> = areas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.area.risk_unit().padded(), i as u32))
+            .collect();
+        by_unit.sort_unstable();
+        RiskAreaSet { areas, by_unit }
+    }
+
+    /// The designations, in the order given.
+    pub fn areas(&self) -> &[RiskArea] {
+        &self.areas
+    }
+
+    /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
+    /// inside it (possible), whatever the days.
+    pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
+        for anc in region.lineage() {
+            let key = anc.padded();
+            let start = self.by_unit.partition_point(|e| e.0 < key);
+            for &(u, i) in &self.by_unit[start..] {
+                if u != key {
+                    break;
+                }
+                f(&self.areas[i as usize], MatchKind::Definite);
+            }
+        }
+        let range = region.padded_range();
+        let start = self.by_unit.partition_point(|e| e.0 <= range.start);
+        for &(u, i) in &self.by_unit[start..] {
+            if u >= range.end {
+                break;
+            }
+            f(&self.areas[i as usize], MatchKind::Possible);
+        }
+    }
+}
+
+/// Evaluates the rules of DOMAIN.md §4 for one person on day `day`.
+pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy) -> Code {
+    let mut findings = Vec::new();
+    let ws = day.window_start();
+
+    for r in &p.cdc {
+        if r.period.contains(day) {
+            findings.push(Finding::new(
+                Reason::of_cdc(r.category),
+                None,
+                None,
+                r.period.from,
+                None,
+            ));
+        }
+    }
+    for r in &p.community {
+        if r.status == CommunityStatus::HomeQuarantine && r.period.contains(day) {
+            findings.push(Finding::new(
+                Reason::CommunityHomeQuarantine,
+                None,
+                None,
+                r.period.from,
+                None,
+            ));
+        }
+    }
+
+    // Risk-area matches: (definite?, stay region, area, latest uncleared day, phone tail).
+    let mut matches: Vec<(bool, RegionCode, RegionCode, Day, Option<PhoneTail>)> = Vec::new();
+    let mut match_stay = |stay: &Stay, tail: Option<PhoneTail>| {
+        let lo0 = stay.first_day.max(ws);
+        let hi0 = stay.last_day.min(day);
+        if lo0 > hi0 {
+            return;
+        }
+        areas.for_each_match(stay.region, |z, kind| {
+            let lo = lo0.max(z.period.from);
+            let hi = z.period.to.map_or(hi0, |t| hi0.min(t));
+            if lo > hi {
+                return;
+            }
+            // Days up to the latest verification covering this unit are cleared; the uncleared
+            // days are a suffix of [lo, hi], so a match remains when it ends after that day.
+            if let Some(v) = cleared_through(p, z.area.risk_unit(), day)
+                && v >= hi
+            {
+                return;
+            }
+            let definite = kind == MatchKind::Definite || policy == Policy::CityLevel;
+            matches.push((definite, stay.region, z.area, hi, tail));
+        });
+    };
+    for stay in &p.stays {
+        match_stay(stay, None);
+    }
+    for ph in &p.phones {
+        if ph.bindings.iter().any(|b| b.intersects(ws, day)) {
+            for stay in &ph.stays {
+                match_stay(stay, Some(ph.tail));
+            }
+        }
+    }
+    let in_risk = matches.iter().any(|m| m.0 && m.3 >= day.plus(-1));
+    for &(definite, region, area, d, tail) in &matches {
+        let reason = match (definite, in_risk) {
+            (true, true) if d >= day.plus(-1) => Reason::InRiskArea,
+            (true, true) => continue,
+            (true, false) => Reason::VisitedRiskArea,
+            (false, _) => Reason::ItineraryImprecise,
+        };
+        findings.push(Finding::new(reason, Some(region), Some(area), d, tail));
+    }
+
+    for a in &p.arrivals {
+        if a.booked_on > day || a.travel_day < ws || a.travel_day > day.plus(14) {
+            continue;
+        }
+        let registered = p
+            .registrations
+            .iter()
+            .any(|r| a.booked_on <= r.registered_on && r.registered_on <= day);
+        if registered {
+            continue;
+        }
+        let t = a.travel_day.min(day);
+        areas.for_each_match(a.origin, |z, _| {
+            if z.period.contains(t) {
+                findings.push(Finding::new(
+                    Reason::ArrivalUnregistered,
+                    Some(a.origin),
+                    Some(z.area),
+                    a.travel_day,
+                    None,
+                ));
+            }
+        });
+    }
+
+    for ph in &p.phones {
+        if !ph.bindings.iter().any(|b| b.bound_on_day(day)) {
+            continue;
+        }
+        // The latest status on or before D; of several on that day, the last in feed order.
+        let latest = ph.statuses.iter().filter(|s| s.as_of <= day).fold(
+            None,
+            |best: Option<&super::PhoneStatus>, s| match best {
+                Some(b) if b.as_of > s.as_of => Some(b),
+                _ => Some(s),
+            },
+        );
+        if let Some(s) = latest
+            && matches!(s.state, PhoneState::LongOff | PhoneState::NotInCity)
+        {
+            findings.push(Finding::new(
+                Reason::PhoneUnverifiable,
+                None,
+                None,
+                s.as_of,
+                Some(ph.tail),
+            ));
+        }
+    }
+
+    Code::from_findings(findings)
+}
+
+/// The latest day through which a verification (made on or before `day`) clears matches whose
+/// risk unit is `unit`.
+fn cleared_through(p: &PersonRecords, unit: RegionCode, day: Day) -> Option<Day> {
+    p.verifications
+        .iter()
+        .filter(|v| v.verified_on <= day && v.scope.is_none_or(|s| s.contains(unit)))
+        .map(|v| v.verified_on)
+        .max()
+}

@@ -1,0 +1,1 @@
+//! Feed readers of DOMAIN.md §3 (not implemented yet).

@@ -1,0 +1,39 @@
+//! The `healthcode` binary: only the command line plus glue; the work lives in the library.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+/// healthcode: the lookup server behind a city's health-code app.
+#[derive(Parser)]
+#[command(name = "healthcode", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic feeds over the real region table, plus truth.csv.
+    Gen(cli::generate::GenArgs),
+    /// Validate a feed directory: the rejects report and counts, nothing built.
+    Check(cli::check::CheckArgs),
+    /// Evaluate one person straight from a feed directory (no index, no server).
+    Explain(cli::explain::ExplainArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(a) => cli::generate::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Explain(a) => cli::explain::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("healthcode: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

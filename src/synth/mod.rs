@@ -1,0 +1,1 @@
+//! The synthetic data generator behind `healthcode gen` (not implemented yet).

@@ -2,6 +2,8 @@
 //! readers and the synthetic data generator; the index and the gRPC server build on them.
 pub mod domain;
 pub mod feeds;
+pub mod index;
+pub mod key;
 pub mod proto;
 pub mod regions;
 pub mod synth;

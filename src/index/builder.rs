@@ -1,0 +1,475 @@
+//! Builds an index file from people's records: pseudonymised keys, varint person records, the
+//! region dictionary, risk areas and roaring bitmaps, laid out section by section as
+//! docs/format.md describes, then written atomically.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use roaring::RoaringBitmap;
+
+use super::format::*;
+use super::record::Encoder;
+use crate::domain::{
+    CdcCategory, CommunityStatus, Day, IdNumber, PersonRecords, RegionCode, RiskArea, Stay,
+};
+use crate::key::Key;
+use crate::regions::RegionTable;
+
+/// What goes into an index.
+pub struct BuildInput<'a> {
+    /// Every known person with their records.
+    pub people: Vec<(IdNumber, &'a PersonRecords)>,
+    /// The risk area designations.
+    pub risk_areas: &'a [RiskArea],
+    /// Names (and ancestors) of the regions the records use.
+    pub regions: &'a RegionTable,
+    /// The data date; `None` = the latest day observed in the records.
+    pub data_as_of: Option<Day>,
+}
+
+/// Figures of a finished build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildStats {
+    /// Persons indexed.
+    pub persons: u64,
+    /// Total file size in bytes.
+    pub bytes: u64,
+    /// Bytes of each section.
+    pub sections: Vec<(SectionId, u64)>,
+    /// The data date written.
+    pub data_as_of: Day,
+    /// Distinct regions in the dictionary.
+    pub regions: u64,
+    /// (region, day) bitmaps written.
+    pub stay_bitmaps: u64,
+}
+
+impl BuildStats {
+    /// File bytes per person.
+    pub fn bytes_per_person(&self) -> f64 {
+        self.bytes as f64 / self.persons.max(1) as f64
+    }
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two document numbers hash alike under this key (about one chance in 10^5 at 30 million
+    /// persons): a new key resolves it.
+    #[error("two document numbers ({0} and {1}) have the same keyed hash: build with another key")]
+    HashCollision(String, String),
+    /// The same document number was given twice.
+    #[error("document number {0} is listed twice")]
+    DuplicatePerson(String),
+    /// Person records exceed the 4 GiB the u32 offsets address.
+    #[error("person records exceed 4 GiB ({0} bytes)")]
+    TooLarge(u64),
+    /// Writing the file failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn for_each_day(s: &Stay, mut f: impl FnMut(Day)) {
+    for d in s.first_day.0..=s.last_day.0 {
+        f(Day(d));
+    }
+}
+
+/// Every day a record of `p` carries, for the base day and the data date.
+fn observed_days(p: &PersonRecords, mut f: impl FnMut(Day, bool)) {
+    // (day, observed): `observed` days count for the data date; planned ones (travel days,
+    // period ends) only for the base.
+    let stays = p
+        .stays
+        .iter()
+        .chain(p.phones.iter().flat_map(|ph| ph.stays.iter()));
+    for s in stays {
+        f(s.first_day, true);
+        f(s.last_day, true);
+    }
+    for ph in &p.phones {
+        for b in &ph.bindings {
+            f(b.bound_on, true);
+            if let Some(u) = b.unbound_on {
+                f(u, false);
+            }
+        }
+        for s in &ph.statuses {
+            f(s.as_of, true);
+        }
+    }
+    for r in &p.cdc {
+        f(r.period.from, true);
+    }
+    for r in &p.community {
+        f(r.period.from, true);
+    }
+    for a in &p.arrivals {
+        f(a.travel_day, false);
+        f(a.booked_on, true);
+    }
+    for r in &p.registrations {
+        f(r.registered_on, true);
+    }
+    for v in &p.verifications {
+        f(v.verified_on, true);
+    }
+}
+
+/// Builds the bytes of an index file.
+pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    // Persons in keyed-hash order: position = person id.
+    let mut people: Vec<(u64, IdNumber, &PersonRecords)> = input
+        .people
+        .iter()
+        .map(|&(id, p)| (key.hash_id(id), id, p))
+        .collect();
+    people.sort_unstable_by_key(|e| (e.0, e.1));
+    for w in people.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(if w[0].1 == w[1].1 {
+                BuildError::DuplicatePerson(w[0].1.masked())
+            } else {
+                BuildError::HashCollision(w[0].1.masked(), w[1].1.masked())
+            });
+        }
+    }
+    let n = people.len();
+
+    // Days: base = the earliest day any record carries; data date = the latest observed day.
+    let mut base = i32::MAX;
+    let mut latest = i32::MIN;
+    for (_, _, p) in &people {
+        observed_days(p, |d, observed| {
+            base = base.min(d.0);
+            if observed {
+                latest = latest.max(d.0);
+            }
+        });
+    }
+    for z in input.risk_areas {
+        base = base.min(z.period.from.0);
+        latest = latest.max(z.period.from.0);
+    }
+    if base == i32::MAX {
+        base = 0;
+    }
+    let data_as_of =
+        input
+            .data_as_of
+            .unwrap_or(Day(if latest == i32::MIN { base } else { latest }));
+
+    // Region dictionary: every region used, most used first (shorter varints), plus ancestors.
+    let mut uses: HashMap<RegionCode, u64> = HashMap::new();
+    let mut use_region = |r: RegionCode, w: u64| {
+        for a in r.lineage() {
+            *uses.entry(a).or_default() += if a == r { w } else { 0 };
+        }
+    };
+    for (_, _, p) in &people {
+        for s in p
+            .stays
+            .iter()
+            .chain(p.phones.iter().flat_map(|ph| ph.stays.iter()))
+        {
+            use_region(s.region, 1);
+        }
+        for a in &p.arrivals {
+            use_region(a.origin, 1);
+        }
+        for v in &p.verifications {
+            if let Some(s) = v.scope {
+                use_region(s, 1);
+            }
+        }
+    }
+    for z in input.risk_areas {
+        use_region(z.area, 0);
+        use_region(z.area.risk_unit(), 0);
+    }
+    let mut dict: Vec<(RegionCode, u64)> = uses.into_iter().collect();
+    dict.sort_unstable_by_key(|&(r, c)| (std::cmp::Reverse(c), r));
+    let index_of: HashMap<RegionCode, u32> = dict
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (*r, i as u32))
+        .collect();
+    let region_index = |r: RegionCode| index_of[&r];
+
+    // Person records, bitmaps.
+    let enc = Encoder {
+        base: Day(base),
+        region_index: &region_index,
+    };
+    let mut persons = Vec::with_capacity(n * 40);
+    let mut offsets = Vec::with_capacity((n + 1) * 4);
+    let mut stay_bitmaps: HashMap<(u32, i32), RoaringBitmap> = HashMap::new();
+    let mut cdc_bitmaps = vec![RoaringBitmap::new(); CdcCategory::ALL.len()];
+    let mut community_bitmaps = vec![RoaringBitmap::new(); CommunityStatus::ALL.len()];
+    for (pid, (_, _, p)) in people.iter().enumerate() {
+        let pid = pid as u32;
+        let at =
+            u32::try_from(persons.len()).map_err(|_| BuildError::TooLarge(persons.len() as u64))?;
+        put_u32(&mut offsets, at);
+        enc.encode(p, &mut persons);
+        for s in &p.stays {
+            let r = region_index(s.region);
+            for_each_day(s, |d| {
+                stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+            });
+        }
+        for ph in &p.phones {
+            for s in &ph.stays {
+                let r = region_index(s.region);
+                for_each_day(s, |d| {
+                    // A phone's stay on day d reaches a query whose window holds d (d … d+13)
+                    // when a binding meets that query's window (d-13 … d+13 in all).
+                    if ph
+                        .bindings
+                        .iter()
+                        .any(|b| b.intersects(d.plus(-13), d.plus(13)))
+                    {
+                        stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+                    }
+                });
+            }
+        }
+        for r in &p.cdc {
+            cdc_bitmaps[r.category as usize].insert(pid);
+        }
+        for r in &p.community {
+            community_bitmaps[r.status as usize].insert(pid);
+        }
+    }
+    let end =
+        u32::try_from(persons.len()).map_err(|_| BuildError::TooLarge(persons.len() as u64))?;
+    put_u32(&mut offsets, end);
+
+    // Sections.
+    let bucket_bits = bucket_bits(n as u64);
+    let mut meta = Vec::new();
+    put_u32(&mut meta, bucket_bits);
+    put_u32(&mut meta, 0);
+
+    let mut keys = Vec::with_capacity(n * 8);
+    for (h, _, _) in &people {
+        put_u64(&mut keys, *h);
+    }
+    let mut buckets = Vec::new();
+    let nb = 1u64 << bucket_bits;
+    let mut i = 0usize;
+    for b in 0..=nb {
+        while i < n && (b == nb || bucket_of(people[i].0, bucket_bits) < b) {
+            i += 1;
+        }
+        put_u32(&mut buckets, i as u32);
+    }
+
+    let mut regions = Vec::new();
+    put_u32(&mut regions, dict.len() as u32);
+    put_u32(&mut regions, 0);
+    for (r, _) in &dict {
+        put_u64(&mut regions, r.padded());
+    }
+    let mut names = Vec::new();
+    for (r, _) in &dict {
+        put_u32(&mut regions, names.len() as u32);
+        names.extend_from_slice(input.regions.name(*r).as_bytes());
+    }
+    put_u32(&mut regions, names.len() as u32);
+    regions.extend_from_slice(&names);
+
+    let mut risk = Vec::new();
+    put_u32(&mut risk, input.risk_areas.len() as u32);
+    put_u32(&mut risk, 0);
+    for z in input.risk_areas {
+        put_u64(&mut risk, z.area.padded());
+        put_i32(&mut risk, z.period.from.0);
+        put_i32(&mut risk, z.period.to.map_or(OPEN_END, |t| t.0));
+        risk.push(z.level as u8);
+        risk.extend_from_slice(&[0; 7]);
+    }
+
+    let mut entries: Vec<((u64, i32), u32, &RoaringBitmap)> = stay_bitmaps
+        .iter()
+        .map(|(&(r, d), b)| ((dict[r as usize].0.padded(), d), r, b))
+        .collect();
+    entries.sort_unstable_by_key(|e| e.0);
+    let stay_section = bitmap_section(entries.iter().map(|((_, d), r, b)| (*r, *d, *b)));
+    let status_section = bitmap_section(
+        cdc_bitmaps
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (0u32, i as i32, b))
+            .chain(
+                community_bitmaps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (1u32, i as i32, b)),
+            ),
+    );
+
+    let sections: Vec<(SectionId, Vec<u8>)> = vec![
+        (SectionId::Meta, meta),
+        (SectionId::Keys, keys),
+        (SectionId::Buckets, buckets),
+        (SectionId::Offsets, offsets),
+        (SectionId::Persons, persons),
+        (SectionId::Regions, regions),
+        (SectionId::RiskAreas, risk),
+        (SectionId::StayBitmaps, stay_section),
+        (SectionId::StatusBitmaps, status_section),
+    ];
+    let header_input = Header {
+        key_fingerprint: key.fingerprint(),
+        data_as_of,
+        base_day: Day(base),
+        persons: n as u64,
+    };
+    let bytes = assemble(&header_input, &sections);
+    let stats = BuildStats {
+        persons: n as u64,
+        bytes: bytes.len() as u64,
+        sections: sections
+            .iter()
+            .map(|(id, b)| (*id, b.len() as u64))
+            .collect(),
+        data_as_of,
+        regions: dict.len() as u64,
+        stay_bitmaps: stay_bitmaps.len() as u64,
+    };
+    Ok((bytes, stats))
+}
+
+/// Bits of hash prefix that pick a bucket: about 8 persons a bucket.
+pub fn bucket_bits(persons: u64) -> u32 {
+    let mut bits = 0;
+    while bits < 32 && (persons >> bits) > 8 {
+        bits += 1;
+    }
+    bits
+}
+
+/// The bucket of a hash.
+pub fn bucket_of(hash: u64, bits: u32) -> u64 {
+    if bits == 0 { 0 } else { hash >> (64 - bits) }
+}
+
+/// A bitmap section: count, then (tag u32, day i32, offset u64, len u64) entries, then the
+/// serialized bitmaps.
+fn bitmap_section<'b>(items: impl Iterator<Item = (u32, i32, &'b RoaringBitmap)>) -> Vec<u8> {
+    let items: Vec<_> = items.collect();
+    let mut table = Vec::new();
+    let mut blob = Vec::new();
+    put_u64(&mut table, items.len() as u64);
+    for (tag, day, b) in items {
+        let at = blob.len() as u64;
+        b.serialize_into(&mut blob)
+            .expect("writing to a Vec cannot fail");
+        put_u32(&mut table, tag);
+        put_i32(&mut table, day);
+        put_u64(&mut table, at);
+        put_u64(&mut table, blob.len() as u64 - at);
+    }
+    table.extend_from_slice(&blob);
+    table
+}
+
+struct Header {
+    key_fingerprint: u64,
+    data_as_of: Day,
+    base_day: Day,
+    persons: u64,
+}
+
+fn pad(out: &mut Vec<u8>) {
+    while !out.len().is_multiple_of(ALIGN) {
+        out.push(0);
+    }
+}
+
+/// Lays out header, section table, aligned sections and footer, with every checksum.
+fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
+    let table_len = sections.len() * SECTION_ENTRY_LEN;
+    let total: usize = sections.iter().map(|(_, b)| b.len() + ALIGN).sum::<usize>()
+        + HEADER_LEN
+        + table_len
+        + FOOTER_LEN;
+    let mut out = Vec::with_capacity(total);
+    out.resize(HEADER_LEN + table_len, 0);
+    let mut table = Vec::with_capacity(table_len);
+    let mut content = xxhash_rust::xxh3::Xxh3::new();
+    for (id, bytes) in sections {
+        pad(&mut out);
+        let checksum = xxhash_rust::xxh3::xxh3_64(bytes);
+        content.update(&checksum.to_le_bytes());
+        put_u32(&mut table, *id as u32);
+        put_u32(&mut table, 0);
+        put_u64(&mut table, out.len() as u64);
+        put_u64(&mut table, bytes.len() as u64);
+        put_u64(&mut table, checksum);
+        out.extend_from_slice(bytes);
+    }
+    pad(&mut out);
+    let file_len = (out.len() + FOOTER_LEN) as u64;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    head.extend_from_slice(&MAGIC);
+    put_u16(&mut head, FORMAT_VERSION);
+    put_u16(&mut head, OLDEST_READABLE);
+    put_u16(&mut head, sections.len() as u16);
+    put_u16(&mut head, 0);
+    put_u64(&mut head, h.key_fingerprint);
+    put_i32(&mut head, h.data_as_of.0);
+    put_i32(&mut head, h.base_day.0);
+    put_u64(&mut head, h.persons);
+    put_u64(&mut head, file_len);
+    put_u64(&mut head, content.digest());
+    let hc = xxhash_rust::xxh3::xxh3_64(&head);
+    put_u64(&mut head, hc);
+    debug_assert_eq!(head.len(), HEADER_LEN);
+    out[..HEADER_LEN].copy_from_slice(&head);
+    out[HEADER_LEN..HEADER_LEN + table_len].copy_from_slice(&table);
+    let whole = xxhash_rust::xxh3::xxh3_64(&out);
+    put_u64(&mut out, whole);
+    out.extend_from_slice(&END_MAGIC);
+    debug_assert_eq!(out.len() as u64, file_len);
+    out
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. A reader never sees a half-written file at `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let io = |source| BuildError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            path.file_name()
+                .map_or("index".into(), |n| n.to_string_lossy())
+        ))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(())
+}

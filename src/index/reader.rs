@@ -1,0 +1,585 @@
+//! Reads an index file in place: `Index<B: AsRef<[u8]>>` runs the same code over a `Vec<u8>` in
+//! tests and over a memory map in the server. Opening checks the structure and every checksum;
+//! `verify` additionally decodes every record; lookups never allocate.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use super::builder::bucket_of;
+use super::format::*;
+use super::record::{Decoder, RecordError};
+use crate::domain::{
+    Day, IdNumber, Period, PersonRecords, RegionCode, RiskArea, RiskAreaSet, RiskLevel,
+};
+use crate::key::Key;
+
+/// Why an index file cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// Not an index file.
+    #[error("not a healthcode index (bad magic)")]
+    Magic,
+    /// A format this code cannot read.
+    #[error(
+        "index format version {got} cannot be read: this healthcode reads versions {oldest} to {expected}"
+    )]
+    Version {
+        /// Newest format this code reads.
+        expected: u16,
+        /// Oldest format this code reads.
+        oldest: u16,
+        /// The file's format.
+        got: u16,
+    },
+    /// The file is shorter or longer than its header says.
+    #[error("index is {got} bytes but its header says {expected}: truncated or padded")]
+    Length {
+        /// Length from the header.
+        expected: u64,
+        /// Actual length.
+        got: u64,
+    },
+    /// A checksum or structural check failed.
+    #[error("index corrupted in {section}: {what}")]
+    Corrupted {
+        /// Which part.
+        section: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+    /// Built with another pseudonymisation key.
+    #[error(
+        "index built with another key (fingerprint {index:016x}, this server's key {ours:016x}): rebuild it or pass the matching --key-file"
+    )]
+    KeyMismatch {
+        /// The index's key fingerprint.
+        index: u64,
+        /// This process's key fingerprint.
+        ours: u64,
+    },
+}
+
+fn corrupted(section: &'static str, what: impl Into<String>) -> IndexError {
+    IndexError::Corrupted {
+        section,
+        what: what.into(),
+    }
+}
+
+/// An open index over bytes `B` (a `Vec<u8>` or a memory map).
+pub struct Index<B: AsRef<[u8]>> {
+    bytes: B,
+    sections: [std::ops::Range<usize>; SectionId::ALL.len()],
+    persons: u32,
+    bucket_bits: u32,
+    base: Day,
+    data_as_of: Day,
+    key_fingerprint: u64,
+    build_id: u64,
+    region_count: usize,
+    /// Padded code → dictionary index (small; materialised at open).
+    region_index: HashMap<u64, u32>,
+    risk_areas: RiskAreaSet,
+}
+
+impl<B: AsRef<[u8]>> std::fmt::Debug for Index<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("persons", &self.persons)
+            .field("data_as_of", &self.data_as_of)
+            .finish()
+    }
+}
+
+impl<B: AsRef<[u8]>> Index<B> {
+    /// Opens an index: magic, versions, lengths, every checksum, section bounds, and the key.
+    pub fn open(bytes: B, key: &Key) -> Result<Index<B>, IndexError> {
+        let b = bytes.as_ref();
+        if b.len() < HEADER_LEN + FOOTER_LEN || b[..8] != MAGIC {
+            return Err(IndexError::Magic);
+        }
+        let version = get_u16(b, header::VERSION);
+        let oldest = get_u16(b, header::OLDEST_READABLE);
+        if version < OLDEST_READABLE || oldest > FORMAT_VERSION {
+            return Err(IndexError::Version {
+                expected: FORMAT_VERSION,
+                oldest: OLDEST_READABLE,
+                got: version,
+            });
+        }
+        if xxhash_rust::xxh3::xxh3_64(&b[..header::HEADER_CHECKSUM])
+            != get_u64(b, header::HEADER_CHECKSUM)
+        {
+            return Err(corrupted("header", "header checksum mismatch"));
+        }
+        let file_len = get_u64(b, header::FILE_LEN);
+        if file_len != b.len() as u64 {
+            return Err(IndexError::Length {
+                expected: file_len,
+                got: b.len() as u64,
+            });
+        }
+        let foot = b.len() - FOOTER_LEN;
+        if b[foot + 8..] != END_MAGIC {
+            return Err(corrupted("footer", "end magic missing"));
+        }
+        if xxhash_rust::xxh3::xxh3_64(&b[..foot]) != get_u64(b, foot) {
+            return Err(corrupted("file", "whole-file checksum mismatch"));
+        }
+        let fingerprint = get_u64(b, header::KEY_FINGERPRINT);
+        if fingerprint != key.fingerprint() {
+            return Err(IndexError::KeyMismatch {
+                index: fingerprint,
+                ours: key.fingerprint(),
+            });
+        }
+        let count = usize::from(get_u16(b, header::SECTION_COUNT));
+        let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
+        if table_end > foot {
+            return Err(corrupted(
+                "section table",
+                format!("{count} sections do not fit"),
+            ));
+        }
+        let mut sections: [std::ops::Range<usize>; SectionId::ALL.len()] = Default::default();
+        let mut seen = [false; SectionId::ALL.len()];
+        let mut content = xxhash_rust::xxh3::Xxh3::new();
+        for i in 0..count {
+            let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+            let id = get_u32(b, e);
+            let (off, len, sum) = (get_u64(b, e + 8), get_u64(b, e + 16), get_u64(b, e + 24));
+            content.update(&sum.to_le_bytes());
+            let Some(sid) = SectionId::from_u32(id) else {
+                continue; // a section of a newer minor format: skipped, still checksummed
+            };
+            let end = off
+                .checked_add(len)
+                .filter(|&end| off >= table_end as u64 && end <= foot as u64);
+            let Some(end) = end else {
+                return Err(corrupted(
+                    sid.name(),
+                    format!("bounds {off}+{len} outside the file"),
+                ));
+            };
+            let range = off as usize..end as usize;
+            if xxhash_rust::xxh3::xxh3_64(&b[range.clone()]) != sum {
+                return Err(corrupted(sid.name(), "section checksum mismatch"));
+            }
+            let slot = SectionId::ALL
+                .iter()
+                .position(|s| *s == sid)
+                .expect("known");
+            if seen[slot] {
+                return Err(corrupted(sid.name(), "section listed twice"));
+            }
+            seen[slot] = true;
+            sections[slot] = range;
+        }
+        if content.digest() != get_u64(b, header::BUILD_ID) {
+            return Err(corrupted(
+                "header",
+                "build id does not match the section checksums",
+            ));
+        }
+        if let Some(i) = seen.iter().position(|s| !s) {
+            return Err(corrupted(SectionId::ALL[i].name(), "section missing"));
+        }
+        let persons = u32::try_from(get_u64(b, header::PERSONS))
+            .map_err(|_| corrupted("header", "person count"))?;
+        let mut idx = Index {
+            sections,
+            persons,
+            bucket_bits: 0,
+            base: Day(get_i32(b, header::BASE_DAY)),
+            data_as_of: Day(get_i32(b, header::DATA_AS_OF)),
+            key_fingerprint: fingerprint,
+            build_id: get_u64(b, header::BUILD_ID),
+            region_count: 0,
+            region_index: HashMap::new(),
+            risk_areas: RiskAreaSet::default(),
+            bytes,
+        };
+        idx.check_layout()?;
+        Ok(idx)
+    }
+
+    fn section(&self, id: SectionId) -> &[u8] {
+        let slot = SectionId::ALL
+            .iter()
+            .position(|s| *s == id)
+            .expect("known section");
+        &self.bytes.as_ref()[self.sections[slot].clone()]
+    }
+
+    /// Cheap cross-section checks and the small tables kept on the heap.
+    fn check_layout(&mut self) -> Result<(), IndexError> {
+        let n = self.persons as usize;
+        let meta = self.section(SectionId::Meta);
+        if meta.len() < 8 {
+            return Err(corrupted("meta", "too short"));
+        }
+        let bits = get_u32(meta, 0);
+        if bits > 32 {
+            return Err(corrupted("meta", format!("bucket bits {bits}")));
+        }
+        if self.section(SectionId::Keys).len() != n * 8 {
+            return Err(corrupted("keys", "length is not 8 bytes a person"));
+        }
+        let buckets = self.section(SectionId::Buckets);
+        if buckets.len() != ((1usize << bits) + 1) * 4 {
+            return Err(corrupted(
+                "buckets",
+                "length does not match the bucket bits",
+            ));
+        }
+        let mut prev = 0u32;
+        for i in 0..=(1usize << bits) {
+            let v = get_u32(buckets, i * 4);
+            if v < prev || v as usize > n {
+                return Err(corrupted("buckets", format!("bucket {i} starts at {v}")));
+            }
+            prev = v;
+        }
+        if prev as usize != n {
+            return Err(corrupted(
+                "buckets",
+                "last bucket does not end at the person count",
+            ));
+        }
+        let offsets = self.section(SectionId::Offsets);
+        if offsets.len() != (n + 1) * 4 {
+            return Err(corrupted(
+                "offsets",
+                "length is not 4 bytes a person plus one",
+            ));
+        }
+        if get_u32(offsets, n * 4) as usize != self.section(SectionId::Persons).len() {
+            return Err(corrupted(
+                "offsets",
+                "last offset is not the end of the person records",
+            ));
+        }
+        let regions = self.section(SectionId::Regions);
+        if regions.len() < 8 {
+            return Err(corrupted("regions", "too short"));
+        }
+        let rc = get_u32(regions, 0) as usize;
+        let names_at = 8 + rc * 8;
+        let names_start = names_at + (rc + 1) * 4;
+        if regions.len() < names_start {
+            return Err(corrupted("regions", format!("{rc} regions do not fit")));
+        }
+        let mut region_index = HashMap::with_capacity(rc);
+        for i in 0..rc {
+            let code = get_u64(regions, 8 + i * 8);
+            if RegionCode::from_padded(code).is_none()
+                || region_index.insert(code, i as u32).is_some()
+            {
+                return Err(corrupted(
+                    "regions",
+                    format!("bad or repeated code {code:012}"),
+                ));
+            }
+        }
+        let names_len = regions.len() - names_start;
+        let mut prev = 0u32;
+        for i in 0..=rc {
+            let v = get_u32(regions, names_at + i * 4);
+            if v < prev || v as usize > names_len {
+                return Err(corrupted("regions", format!("name offset {i}")));
+            }
+            prev = v;
+        }
+        if std::str::from_utf8(&regions[names_start..]).is_err() {
+            return Err(corrupted("regions", "names are not UTF-8"));
+        }
+        let risk = self.section(SectionId::RiskAreas);
+        if risk.len() < 8 || risk.len() != 8 + get_u32(risk, 0) as usize * 24 {
+            return Err(corrupted("risk_areas", "length does not match the count"));
+        }
+        let mut areas = Vec::new();
+        for i in 0..get_u32(risk, 0) as usize {
+            let e = 8 + i * 24;
+            let area = RegionCode::from_padded(get_u64(risk, e))
+                .ok_or_else(|| corrupted("risk_areas", "bad code"))?;
+            let from = Day(get_i32(risk, e + 8));
+            let to = get_i32(risk, e + 12);
+            let level = *RiskLevel::ALL
+                .get(usize::from(risk[e + 16]))
+                .ok_or_else(|| corrupted("risk_areas", "level"))?;
+            areas.push(RiskArea {
+                area,
+                level,
+                period: Period {
+                    from,
+                    to: (to != OPEN_END).then_some(Day(to)),
+                },
+            });
+        }
+        for sid in [SectionId::StayBitmaps, SectionId::StatusBitmaps] {
+            check_bitmap_table(self.section(sid), sid.name())?;
+        }
+        self.bucket_bits = bits;
+        self.region_count = rc;
+        self.region_index = region_index;
+        self.risk_areas = RiskAreaSet::new(areas);
+        Ok(())
+    }
+
+    /// Decodes every person record and bitmap: the full check the builder and the swap path
+    /// run (never the request path).
+    pub fn verify(&self) -> Result<(), IndexError> {
+        let keys = self.section(SectionId::Keys);
+        for i in 1..self.persons as usize {
+            if get_u64(keys, (i - 1) * 8) >= get_u64(keys, i * 8) {
+                return Err(corrupted(
+                    "keys",
+                    format!("keys not strictly ascending at {i}"),
+                ));
+            }
+        }
+        let buckets = self.section(SectionId::Buckets);
+        for i in 0..self.persons as usize {
+            let b = bucket_of(get_u64(keys, i * 8), self.bucket_bits) as usize;
+            let (lo, hi) = (
+                get_u32(buckets, b * 4) as usize,
+                get_u32(buckets, b * 4 + 4) as usize,
+            );
+            if !(lo..hi).contains(&i) {
+                return Err(corrupted(
+                    "buckets",
+                    format!("person {i} outside its bucket"),
+                ));
+            }
+        }
+        let offsets = self.section(SectionId::Offsets);
+        let mut prev = 0u32;
+        for i in 0..=self.persons as usize {
+            let v = get_u32(offsets, i * 4);
+            if v < prev {
+                return Err(corrupted("offsets", format!("offset {i} goes backwards")));
+            }
+            prev = v;
+        }
+        let mut scratch = PersonRecords::default();
+        for pid in 0..self.persons {
+            self.person(pid, &mut scratch)
+                .map_err(|e| corrupted("persons", format!("person {pid}: {e:?}")))?;
+        }
+        for sid in [SectionId::StayBitmaps, SectionId::StatusBitmaps] {
+            let s = self.section(sid);
+            for i in 0..get_u64(s, 0) as usize {
+                let bm = self
+                    .bitmap_at(s, i)
+                    .ok_or_else(|| corrupted(sid.name(), format!("bitmap {i} undecodable")))?;
+                if bm.max().is_some_and(|m| m >= self.persons) {
+                    return Err(corrupted(
+                        sid.name(),
+                        format!("bitmap {i} names a person past the end"),
+                    ));
+                }
+                if sid == SectionId::StayBitmaps
+                    && get_u32(s, 8 + i * 24) as usize >= self.region_count
+                {
+                    return Err(corrupted(
+                        sid.name(),
+                        format!("bitmap {i} names an unknown region"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of persons.
+    pub fn persons(&self) -> u32 {
+        self.persons
+    }
+
+    /// The data date.
+    pub fn data_as_of(&self) -> Day {
+        self.data_as_of
+    }
+
+    /// The key fingerprint the index was built with.
+    pub fn key_fingerprint(&self) -> u64 {
+        self.key_fingerprint
+    }
+
+    /// An id of this build's content (changes whenever any section changes).
+    pub fn build_id(&self) -> u64 {
+        self.build_id
+    }
+
+    /// File size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.as_ref().len()
+    }
+
+    /// Never true for an opened index (the header alone has bytes); for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.as_ref().is_empty()
+    }
+
+    /// The risk areas of the build.
+    pub fn risk_areas(&self) -> &RiskAreaSet {
+        &self.risk_areas
+    }
+
+    /// The person id of a keyed document hash.
+    pub fn lookup_hash(&self, h: u64) -> Option<u32> {
+        let buckets = self.section(SectionId::Buckets);
+        let keys = self.section(SectionId::Keys);
+        let b = bucket_of(h, self.bucket_bits) as usize;
+        let (mut lo, mut hi) = (
+            get_u32(buckets, b * 4) as usize,
+            get_u32(buckets, b * 4 + 4) as usize,
+        );
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let k = get_u64(keys, mid * 8);
+            match k.cmp(&h) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    /// The person id of a document number.
+    pub fn lookup(&self, key: &Key, id: IdNumber) -> Option<u32> {
+        self.lookup_hash(key.hash_id(id))
+    }
+
+    /// Decodes person `pid`'s records into `out` (reusing its allocations).
+    pub fn person(&self, pid: u32, out: &mut PersonRecords) -> Result<(), RecordError> {
+        let offsets = self.section(SectionId::Offsets);
+        let i = pid as usize;
+        if i >= self.persons as usize {
+            return Err(RecordError::Truncated);
+        }
+        let (a, b) = (
+            get_u32(offsets, i * 4) as usize,
+            get_u32(offsets, i * 4 + 4) as usize,
+        );
+        let rec = self
+            .section(SectionId::Persons)
+            .get(a..b)
+            .ok_or(RecordError::Truncated)?;
+        let regions = self.section(SectionId::Regions);
+        Decoder {
+            base: self.base,
+            regions: &regions[8..8 + self.region_count * 8],
+        }
+        .decode(rec, out)
+    }
+
+    /// The name of a region the index knows, or "".
+    pub fn region_name(&self, r: RegionCode) -> &str {
+        let Some(&i) = self.region_index.get(&r.padded()) else {
+            return "";
+        };
+        let regions = self.section(SectionId::Regions);
+        let names_at = 8 + self.region_count * 8;
+        let names_start = names_at + (self.region_count + 1) * 4;
+        let (a, b) = (
+            get_u32(regions, names_at + i as usize * 4),
+            get_u32(regions, names_at + i as usize * 4 + 4),
+        );
+        std::str::from_utf8(&regions[names_start + a as usize..names_start + b as usize])
+            .unwrap_or("")
+    }
+
+    /// The name of a region with its ancestors' names, coarse to fine.
+    pub fn region_full_name(&self, r: RegionCode) -> String {
+        let names: Vec<&str> = r
+            .lineage()
+            .map(|c| self.region_name(c))
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.join(" ")
+    }
+
+    fn bitmap_at(&self, s: &[u8], i: usize) -> Option<RoaringBitmap> {
+        let n = get_u64(s, 0) as usize;
+        let e = 8 + i * 24;
+        let (off, len) = (get_u64(s, e + 8) as usize, get_u64(s, e + 16) as usize);
+        let blob = &s[8 + n * 24..];
+        RoaringBitmap::deserialize_from(blob.get(off..off.checked_add(len)?)?).ok()
+    }
+
+    /// Persons who stayed (by their own or a bound phone's stay) in a region inside `inside`
+    /// (`definite`) or in a region strictly containing it (`possible`, those not already
+    /// definite), on some day of `[from, to]`.
+    pub fn affected(&self, area: RegionCode, from: Day, to: Day) -> (RoaringBitmap, RoaringBitmap) {
+        let unit = area.risk_unit();
+        let s = self.section(SectionId::StayBitmaps);
+        let n = get_u64(s, 0) as usize;
+        let regions = self.section(SectionId::Regions);
+        let mut definite = RoaringBitmap::new();
+        let mut possible = RoaringBitmap::new();
+        // Entries are sorted by (padded region code, day): find the unit's range by search.
+        let code_of = |i: usize| get_u64(regions, 8 + get_u32(s, 8 + i * 24) as usize * 8);
+        let range = unit.padded_range();
+        let start = partition(n, |i| code_of(i) < range.start);
+        for i in start..n {
+            if code_of(i) >= range.end {
+                break;
+            }
+            let d = get_i32(s, 8 + i * 24 + 4);
+            if (from.0..=to.0).contains(&d) {
+                definite |= self.bitmap_at(s, i).unwrap_or_default();
+            }
+        }
+        for anc in unit.lineage().filter(|a| *a != unit) {
+            let start = partition(n, |i| code_of(i) < anc.padded());
+            for i in start..n {
+                if code_of(i) != anc.padded() {
+                    break;
+                }
+                let d = get_i32(s, 8 + i * 24 + 4);
+                if (from.0..=to.0).contains(&d) {
+                    possible |= self.bitmap_at(s, i).unwrap_or_default();
+                }
+            }
+        }
+        possible -= &definite;
+        (definite, possible)
+    }
+}
+
+/// The first index in `0..n` for which `pred` is false (pred true then false).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) { lo = mid + 1 } else { hi = mid }
+    }
+    lo
+}
+
+fn check_bitmap_table(s: &[u8], name: &'static str) -> Result<(), IndexError> {
+    if s.len() < 8 {
+        return Err(corrupted(name, "too short"));
+    }
+    let n = get_u64(s, 0);
+    let table_end = n
+        .checked_mul(24)
+        .and_then(|t| t.checked_add(8))
+        .filter(|&t| t <= s.len() as u64);
+    let Some(table_end) = table_end else {
+        return Err(corrupted(name, format!("{n} bitmaps do not fit")));
+    };
+    let blob_len = s.len() as u64 - table_end;
+    for i in 0..n as usize {
+        let e = 8 + i * 24;
+        let (off, len) = (get_u64(s, e + 8), get_u64(s, e + 16));
+        if off.checked_add(len).is_none_or(|end| end > blob_len) {
+            return Err(corrupted(name, format!("bitmap {i} outside the section")));
+        }
+    }
+    Ok(())
+}

@@ -93,7 +93,7 @@ impl RegionCode {
 
     /// The region whose 12-digit zero-padded code is `padded`; `None` without a province.
     pub fn from_padded(padded: u64) -> Option<RegionCode> {
-        (padded / Precision::Province.span() % 100 != 0 && padded < 1_000_000_000_000)
+        (!(padded / Precision::Province.span()).is_multiple_of(100) && padded < 1_000_000_000_000)
             .then_some(RegionCode(padded))
     }
 

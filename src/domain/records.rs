@@ -226,7 +226,7 @@ impl Binding {
 
     /// True when the binding covers at least one day of `[a, b]`.
     pub fn intersects(&self, a: Day, b: Day) -> bool {
-        self.bound_on <= b && self.unbound_on.is_none_or(|u| u > a)
+        self.bound_on <= b && self.unbound_on.is_none_or(|u| u > a && u > self.bound_on)
     }
 }
 

@@ -1,0 +1,105 @@
+//! `healthcode query ID`: one lookup against a running server, printed the way a person reads it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use healthcode::proto::{self, health_code_client::HealthCodeClient};
+use tonic::metadata::MetadataValue;
+
+use super::demo;
+
+/// Arguments of `healthcode query`.
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    /// The document number (18-character resident ID).
+    id: String,
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Ask as of this day (YYYY-MM-DD) instead of the server's today.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Bearer token (default: $HEALTHCODE_TOKEN, else the demo's query token).
+    #[arg(long)]
+    token: Option<String>,
+    /// Read the token from this tokens file (its first query token).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+}
+
+/// Runs `healthcode query`.
+pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let token = match (args.token, &args.tokens) {
+        (Some(t), _) => Some(t),
+        (None, Some(p)) => Some(demo::first_token(p, "query")?),
+        (None, None) => std::env::var("HEALTHCODE_TOKEN").ok().or_else(|| demo::default_query_token().ok()),
+    };
+    let server = if args.server.contains("://") { args.server } else { format!("http://{}", args.server) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let resp = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(server.clone())?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {server}"))?;
+        let mut client = HealthCodeClient::new(channel);
+        let mut req = tonic::Request::new(proto::CodeRequest {
+            id_number: args.id.clone(),
+            as_of: args.as_of.clone().unwrap_or_default(),
+        });
+        if let Some(t) = &token {
+            let v: MetadataValue<_> = format!("Bearer {t}").parse().context("token is not valid header text")?;
+            req.metadata_mut().insert("authorization", v);
+        }
+        anyhow::Ok(client.get_code(req).await)
+    })?;
+    match resp {
+        Ok(r) => {
+            print!("{}", render(&args.id, &r.into_inner()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(s) => {
+            eprintln!("healthcode: {:?}: {}", s.code(), s.message());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The human-readable form of an answer.
+pub fn render(id: &str, r: &proto::CodeResponse) -> String {
+    use std::fmt::Write;
+    let color = match proto::Color::try_from(r.color).unwrap_or(proto::Color::Unspecified) {
+        proto::Color::Green => "GREEN  (no anomaly found)",
+        proto::Color::Yellow => "YELLOW (home quarantine)",
+        proto::Color::Red => "RED    (central quarantine)",
+        proto::Color::Unspecified => "unknown",
+    };
+    let mut s = String::new();
+    let masked = if id.len() == 18 { format!("{}********{}", &id[..6], &id[14..]) } else { id.to_string() };
+    let _ = writeln!(s, "person:  {masked}{}", if r.known { "" } else { " (no record in any feed)" });
+    let _ = writeln!(s, "as of:   {} (index generation {}, data as of {})", r.as_of, r.index_generation, r.data_as_of);
+    let _ = writeln!(s, "colour:  {color}");
+    let _ = writeln!(s, "travel:  {}", if r.travel_allowed { "allowed" } else { "NOT allowed" });
+    if r.findings.is_empty() {
+        let _ = writeln!(s, "findings: none");
+    } else {
+        let _ = writeln!(s, "findings (strongest first):");
+    }
+    for f in &r.findings {
+        let reason = proto::Reason::try_from(f.reason).map_or("UNKNOWN", |r| r.as_str_name()).trim_start_matches("REASON_");
+        let mut line = format!("  - {reason}");
+        if !f.region_code.is_empty() {
+            let _ = write!(line, " in {} ({})", f.region_name, f.region_code);
+        }
+        if !f.risk_area_code.is_empty() {
+            let _ = write!(line, ", risk area {}", f.risk_area_code);
+        }
+        let _ = write!(line, ", {}", f.day);
+        if !f.phone_tail.is_empty() {
+            let _ = write!(line, ", phone ending {}", f.phone_tail);
+        }
+        line.push_str(if f.blocks_travel { ", blocks travel" } else { ", popup" });
+        let _ = writeln!(s, "{line}");
+    }
+    s
+}

@@ -1,0 +1,122 @@
+//! `healthcode serve`: maps an index and serves the gRPC API; `--demo` first generates and builds
+//! a demo data set in the healthcode home directory when none exists.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use healthcode::domain::{Day, Policy};
+use healthcode::key::Key;
+use healthcode::serve::{self, State, Tokens};
+
+use super::demo;
+
+/// Arguments of `healthcode serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The index file to serve (default with --demo: the demo index in the healthcode home).
+    #[arg(long)]
+    index: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Fixed query day YYYY-MM-DD (default: today in Beijing; with --demo: the demo data's day).
+    #[arg(long)]
+    today: Option<String>,
+    /// Rules policy: precision-aware or city-level.
+    #[arg(long, default_value = "precision-aware")]
+    policy: Policy,
+    /// Secret pseudonymisation key (default: `key` in the healthcode home, created on first use).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Credentials file: lines `ROLE NAME TOKEN` (ROLE is query or admin).
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Serve without credentials (only for a closed test network).
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Generate, build and serve a demo data set (kept in the healthcode home) when none exists.
+    #[arg(long)]
+    demo: bool,
+    /// Persons in the demo data set.
+    #[arg(long, default_value_t = 1_000_000, requires = "demo")]
+    demo_persons: u64,
+}
+
+/// Runs `healthcode serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let key = Key::load_or_default(args.key_file.as_deref())?;
+    let mut today = args.today.as_deref().map(Day::parse).transpose().context("--today")?;
+    let (index_path, tokens_path) = if args.demo {
+        let d = demo::ensure(&key, args.demo_persons, args.key_file.as_deref())?;
+        today = today.or(Some(d.today));
+        (args.index.clone().unwrap_or(d.index), Some(args.tokens.clone().unwrap_or(d.tokens)))
+    } else {
+        let Some(index) = args.index.clone() else {
+            bail!("--index FILE is required (or --demo to build and serve a demo data set)");
+        };
+        (index, args.tokens.clone())
+    };
+    let tokens = match (&tokens_path, args.insecure_no_auth) {
+        (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
+        (None, true) => {
+            eprintln!("healthcode: WARNING: serving without credentials (--insecure-no-auth)");
+            Tokens::disabled()
+        }
+        (None, false) => bail!(
+            "no credentials: pass --tokens FILE (lines `ROLE NAME TOKEN`), or --demo, or --insecure-no-auth on a closed test network"
+        ),
+    };
+    let started = std::time::Instant::now();
+    let index = serve::open_index(&index_path, &key)?;
+    eprintln!(
+        "healthcode: serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
+        index_path.display(),
+        index.persons(),
+        index.data_as_of(),
+        index.len() as f64 / 1e6,
+        started.elapsed()
+    );
+    let state = Arc::new(State::new(index, index_path.clone(), key, args.policy, today));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let (listener, addr) = serve::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+        let day = state.today.map_or_else(|| format!("today in Beijing ({})", Day::today_beijing()), |d| d.to_string());
+        eprintln!("healthcode: listening on {addr}, policy {}, query day {day}", args.policy);
+        if let Some(p) = &tokens_path {
+            eprintln!("healthcode: credentials from {}", p.display());
+        }
+        if args.demo {
+            eprintln!("healthcode: try it from another terminal:");
+            eprintln!("  cargo run --release -- query {} --server {addr}", demo::sample_id(&index_path, &state)?);
+        }
+        serve::serve(state, tokens, listener, shutdown_signal()).await?;
+        eprintln!("healthcode: stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

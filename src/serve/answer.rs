@@ -1,0 +1,103 @@
+//! Answers one code query against a snapshot: parse, look up, decode, apply the rules, and shape
+//! the `CodeResponse` (region names from the index's dictionary).
+
+use std::cell::RefCell;
+
+use tonic::Status;
+
+use super::state::{Snapshot, State};
+use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason, evaluate};
+use crate::proto;
+
+thread_local! {
+    /// Reused per worker thread so a query allocates nothing for decoding.
+    static SCRATCH: RefCell<PersonRecords> = RefCell::new(PersonRecords::default());
+}
+
+/// Why a query item is invalid; its text goes into `INVALID_ARGUMENT` or a batch item's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl From<Invalid> for Status {
+    fn from(e: Invalid) -> Status {
+        Status::invalid_argument(e.0)
+    }
+}
+
+/// Parses a request's `as_of` (empty = the server's today).
+pub fn query_day(state: &State, as_of: &str) -> Result<Day, Invalid> {
+    if as_of.is_empty() { Ok(state.today()) } else { Day::parse(as_of).map_err(|e| Invalid(format!("as_of: {e}"))) }
+}
+
+/// The rules' answer for one document number on one day, or why the number is invalid.
+pub fn code_for(state: &State, snap: &Snapshot, id_number: &str, day: Day) -> Result<(Code, bool), Invalid> {
+    let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
+    let Some(pid) = snap.index.lookup(&state.key, id) else {
+        return Ok((Code::green(), false));
+    };
+    SCRATCH.with(|s| {
+        let mut records = s.borrow_mut();
+        // The snapshot was fully verified before it was served, so a record always decodes.
+        snap.index.person(pid, &mut records).expect("a verified index decodes every record");
+        Ok((evaluate(&records, snap.index.risk_areas(), day, state.policy), true))
+    })
+}
+
+/// The wire form of a code.
+pub fn response(snap: &Snapshot, code: &Code, known: bool, day: Day) -> proto::CodeResponse {
+    proto::CodeResponse {
+        color: color(code.color) as i32,
+        findings: code
+            .findings
+            .iter()
+            .map(|f| proto::Finding {
+                reason: reason(f.reason) as i32,
+                region_code: f.region.map(|r| r.to_string()).unwrap_or_default(),
+                region_name: f.region.map(|r| snap.index.region_name(r).to_string()).unwrap_or_default(),
+                risk_area_code: f.risk_area.map(|r| r.to_string()).unwrap_or_default(),
+                day: f.day.to_string(),
+                phone_tail: f.phone_tail.map(|t| t.to_string()).unwrap_or_default(),
+                blocks_travel: f.blocks_travel,
+            })
+            .collect(),
+        travel_allowed: code.travel_allowed,
+        known,
+        as_of: day.to_string(),
+        index_generation: snap.generation,
+        data_as_of: snap.index.data_as_of().to_string(),
+        error: String::new(),
+    }
+}
+
+/// One query, start to end.
+pub fn answer(state: &State, snap: &Snapshot, id_number: &str, as_of: &str) -> Result<proto::CodeResponse, Invalid> {
+    let day = query_day(state, as_of)?;
+    let (code, known) = code_for(state, snap, id_number, day)?;
+    Ok(response(snap, &code, known, day))
+}
+
+/// The wire colour.
+pub fn color(c: Color) -> proto::Color {
+    match c {
+        Color::Green => proto::Color::Green,
+        Color::Yellow => proto::Color::Yellow,
+        Color::Red => proto::Color::Red,
+    }
+}
+
+/// The wire reason.
+pub fn reason(r: Reason) -> proto::Reason {
+    match r {
+        Reason::CdcConfirmed => proto::Reason::CdcConfirmed,
+        Reason::CdcSuspected => proto::Reason::CdcSuspected,
+        Reason::CdcAsymptomatic => proto::Reason::CdcAsymptomatic,
+        Reason::CdcCloseContact => proto::Reason::CdcCloseContact,
+        Reason::CdcSecondaryContact => proto::Reason::CdcSecondaryContact,
+        Reason::CommunityHomeQuarantine => proto::Reason::CommunityHomeQuarantine,
+        Reason::InRiskArea => proto::Reason::InRiskArea,
+        Reason::VisitedRiskArea => proto::Reason::VisitedRiskArea,
+        Reason::ItineraryImprecise => proto::Reason::ItineraryImprecise,
+        Reason::ArrivalUnregistered => proto::Reason::ArrivalUnregistered,
+        Reason::PhoneUnverifiable => proto::Reason::PhoneUnverifiable,
+    }
+}

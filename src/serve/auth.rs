@@ -1,0 +1,169 @@
+//! Bearer-token credentials (DOMAIN.md §5): the tokens file, constant-time checks, and the
+//! interceptors that guard the query and admin services.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tonic::{Request, Status};
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Query RPCs only.
+    Query,
+    /// Query and admin RPCs.
+    Admin,
+}
+
+/// One credential of the tokens file.
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// Its role.
+    pub role: Role,
+    /// The caller's name (recorded with admin writes).
+    pub name: String,
+    secret: Vec<u8>,
+}
+
+/// The credentials a server accepts; `None` inside means authentication is off.
+#[derive(Clone, Debug, Default)]
+pub struct Tokens {
+    tokens: Option<Arc<Vec<Token>>>,
+}
+
+/// The caller, attached to each authenticated request's extensions.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Token name (or "anonymous" with authentication off).
+    pub name: String,
+    /// Token role.
+    pub role: Role,
+}
+
+impl Tokens {
+    /// Accept every call (only with an explicit `--insecure-no-auth`).
+    pub fn disabled() -> Tokens {
+        Tokens { tokens: None }
+    }
+
+    /// Parses a tokens file: lines `ROLE NAME TOKEN`, `#` starts a comment.
+    pub fn parse(text: &str, origin: &str) -> Result<Tokens, String> {
+        let mut tokens = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [role, name, secret] = f[..] else {
+                return Err(format!("{origin}:{}: expected ROLE NAME TOKEN, found {} fields", i + 1, f.len()));
+            };
+            let role = match role {
+                "query" => Role::Query,
+                "admin" => Role::Admin,
+                other => return Err(format!("{origin}:{}: role {other:?}: expected query or admin", i + 1)),
+            };
+            if secret.len() < 16 {
+                return Err(format!("{origin}:{}: token of {name:?} is shorter than 16 characters", i + 1));
+            }
+            tokens.push(Token { role, name: name.to_string(), secret: secret.as_bytes().to_vec() });
+        }
+        if tokens.is_empty() {
+            return Err(format!("{origin}: no tokens"));
+        }
+        Ok(Tokens { tokens: Some(Arc::new(tokens)) })
+    }
+
+    /// Reads a tokens file.
+    pub fn load(path: &Path) -> Result<Tokens, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("tokens file {}: {e}", path.display()))?;
+        Tokens::parse(&text, &path.display().to_string())
+    }
+
+    /// The token a request carries, checked against every known token in constant time.
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(Caller { name: "anonymous".into(), role: Role::Admin });
+        };
+        let header = req
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing credential: send authorization: Bearer <token>"))?;
+        let value = header.to_str().map_err(|_| Status::unauthenticated("malformed authorization header"))?;
+        let given = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Status::unauthenticated("authorization must be: Bearer <token>"))?
+            .as_bytes();
+        let mut found: Option<&Token> = None;
+        for t in tokens.iter() {
+            if constant_time_eq(&t.secret, given) {
+                found = Some(t);
+            }
+        }
+        let t = found.ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        Ok(Caller { name: t.name.clone(), role: t.role })
+    }
+
+    /// Interceptor for query services: a query or admin token.
+    pub fn query_interceptor(&self) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+        let this = self.clone();
+        move |mut req| {
+            let c = this.caller(&req)?;
+            req.extensions_mut().insert(c);
+            Ok(req)
+        }
+    }
+
+    /// Interceptor for the admin service: an admin token.
+    pub fn admin_interceptor(&self) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+        let this = self.clone();
+        move |mut req| {
+            let c = this.caller(&req)?;
+            if c.role != Role::Admin {
+                return Err(Status::permission_denied(format!("token {:?} has role query; Admin needs an admin token", c.name)));
+            }
+            req.extensions_mut().insert(c);
+            Ok(req)
+        }
+    }
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len() {
+        diff |= a[i] ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// A new random token (32 hexadecimal characters).
+pub fn new_secret() -> Result<String, String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| e.to_string())?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_file_lines_and_errors() {
+        let t = Tokens::parse("# demo\nquery app 0123456789abcdef0123\nadmin ops fedcba9876543210fedc # ops\n", "t").unwrap();
+        assert_eq!(t.tokens.as_ref().unwrap().len(), 2);
+        assert!(Tokens::parse("reader app 0123456789abcdef0123", "t").unwrap_err().contains("t:1: role"));
+        assert!(Tokens::parse("query app", "t").unwrap_err().contains("t:1: expected ROLE NAME TOKEN"));
+        assert!(Tokens::parse("query app short", "t").unwrap_err().contains("shorter"));
+        assert!(Tokens::parse("# nothing\n", "t").is_err());
+    }
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

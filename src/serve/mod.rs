@@ -1,0 +1,61 @@
+//! The gRPC server: serves a memory-mapped index through the `HealthCode` and `Admin` services,
+//! with bearer-token credentials, the standard health service and server reflection.
+//!
+//! Invariant: request handlers never verify, parse or copy the index; they hold one snapshot
+//! for their whole life.
+
+pub mod answer;
+pub mod auth;
+pub mod grpc;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::proto::{admin_server::AdminServer, health_code_server::HealthCodeServer};
+pub use auth::Tokens;
+pub use state::{LoadError, Snapshot, State, open_index};
+
+/// Largest decoded request: a full batch of 10,000 ids with room to spare.
+pub const MAX_DECODED_MESSAGE: usize = 4 << 20;
+
+/// Serves `state` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<State>,
+    tokens: Tokens,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("healthcode.v1.HealthCode", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter.set_service_status("healthcode.v1.Admin", tonic_health::ServingStatus::Serving).await;
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled-in descriptor sets are valid");
+    let codes = HealthCodeServer::new(grpc::HealthCodeService { state: state.clone() })
+        .max_decoding_message_size(MAX_DECODED_MESSAGE);
+    let admin = AdminServer::new(grpc::AdminService { state }).max_decoding_message_size(MAX_DECODED_MESSAGE);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(tonic::service::interceptor::InterceptedService::new(codes, tokens.query_interceptor()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(admin, tokens.admin_interceptor()))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}
+
+/// Binds `addr` (port 0 picks a free port) and reports the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}

@@ -6,4 +6,5 @@ pub mod index;
 pub mod key;
 pub mod proto;
 pub mod regions;
+pub mod serve;
 pub mod synth;

@@ -11,6 +11,8 @@
 //! - a verification clears risk-area matches on days up to its `verified_on`, for units inside its
 //!   scope; it never touches CDC, community, arrival or phone findings.
 
+pub mod arb;
+
 use std::collections::BTreeMap;
 
 use healthcode::domain::{

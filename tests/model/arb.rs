@@ -65,8 +65,7 @@ pub fn stay(source: StaySource) -> impl Strategy<Value = Stay> {
 }
 
 /// A binding of at least one day. Bindings that end on or before their first day are not
-/// generated: the engine's `Binding::intersects` treats them as covering the window, and whether
-/// such rows can reach the rules at all is for the feed validation to decide.
+/// generated: the feed validation rejects them (`unbound_on` must be after `bound_on`).
 pub fn binding() -> impl Strategy<Value = Binding> {
     (day(), prop::option::weighted(0.6, 1i32..16)).prop_map(|(bound_on, len)| Binding {
         bound_on,

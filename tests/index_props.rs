@@ -9,7 +9,8 @@ mod model;
 use std::collections::BTreeSet;
 
 use healthcode::domain::{
-    Day, IdNumber, PersonRecords, PhoneRecords, Policy, RegionCode, RiskArea, evaluate,
+    Binding, Day, IdNumber, Period, PersonRecords, PhoneRecords, PhoneTail, Policy, Precision,
+    RegionCode, RiskArea, RiskLevel, Stay, StaySource, Verification, evaluate,
 };
 use healthcode::index::{BuildInput, Index, build_bytes};
 use healthcode::key::Key;
@@ -51,8 +52,14 @@ fn build(people: &[PersonRecords], areas: &[RiskArea]) -> Index<Vec<u8>> {
     index
 }
 
+/// Up to 16 people; some have 7 or more phones, which the record format counts apart.
 fn people() -> impl Strategy<Value = Vec<PersonRecords>> {
-    prop::collection::vec(arb::person(), 0..=16)
+    let many_phones =
+        (arb::person(), prop::collection::vec(arb::phone(), 7..=9)).prop_map(|(mut p, phones)| {
+            p.phones = phones;
+            p
+        });
+    prop::collection::vec(prop_oneof![6 => arb::person(), 1 => many_phones], 0..=16)
 }
 
 proptest! {
@@ -239,5 +246,87 @@ fn generated_cases_reach_every_kind_of_affected() {
     assert!(
         near_only >= 250,
         "{near_only} phones count only by nearness"
+    );
+}
+
+/// Records whose numbers need more than one varint byte: 300 streets (dictionary indices past
+/// 127), days 1,000 after the index's first day, a stay of 200 days, nine phones, and phone tails
+/// up to 9999. They must decode unchanged and answer as the model does.
+#[test]
+fn records_with_large_numbers_round_trip() {
+    let streets = RegionTable::bundled().codes_at(Precision::Street);
+    let d = arb::query_day();
+    let mut p = PersonRecords::default();
+    for (k, &region) in streets.iter().step_by(97).take(300).enumerate() {
+        let first_day = d.plus(-(k as i32 % 20));
+        p.stays.push(Stay {
+            region,
+            first_day,
+            last_day: first_day.plus(k as i32 % 3),
+            source: if k % 2 == 0 {
+                StaySource::FlowSurvey
+            } else {
+                StaySource::SelfReport
+            },
+        });
+    }
+    p.stays.push(Stay {
+        region: streets[0],
+        first_day: d.plus(-190),
+        last_day: d.plus(10),
+        source: StaySource::SelfReport,
+    });
+    for tail in [0u16, 1, 127, 128, 999, 4095, 8000, 9998, 9999] {
+        p.phones.push(PhoneRecords {
+            tail: PhoneTail(tail),
+            bindings: vec![Binding {
+                bound_on: d.plus(-1000 + i32::from(tail) / 10),
+                unbound_on: (tail % 2 == 1).then(|| d.plus(-5)),
+            }],
+            stays: vec![Stay {
+                region: streets[usize::from(tail) % streets.len()],
+                first_day: d.plus(-3),
+                last_day: d,
+                source: StaySource::Telecom,
+            }],
+            statuses: Vec::new(),
+        });
+    }
+    p.verifications.push(Verification {
+        verified_on: d.plus(-2),
+        scope: Some(streets[600].risk_unit()),
+    });
+    let areas: Vec<RiskArea> = [0, 300, 600, 9000]
+        .iter()
+        .map(|&i| RiskArea {
+            area: streets[i],
+            level: RiskLevel::High,
+            period: Period {
+                from: d.plus(-1000),
+                to: None,
+            },
+        })
+        .collect();
+    let people = vec![p, PersonRecords::default()];
+    let index = build(&people, &areas);
+    let mut decoded = PersonRecords::default();
+    for (i, p) in people.iter().enumerate() {
+        let pid = index.lookup(&key(), id(i)).expect("found");
+        index.person(pid, &mut decoded).expect("decodes");
+        assert_eq!(&decoded, p, "person {i}");
+        for day in query_days() {
+            for policy in Policy::ALL {
+                let code = evaluate(&decoded, index.risk_areas(), day, policy);
+                assert_eq!(code, model::evaluate(p, &areas, day, policy));
+            }
+        }
+    }
+    let code = model::evaluate(&people[0], &areas, d, Policy::PrecisionAware);
+    assert!(!code.findings.is_empty(), "the case reaches the rules");
+    let (definite, _) = index.affected(streets[0], d.plus(-190), d.plus(-185));
+    assert_eq!(
+        definite.len(),
+        1,
+        "the 200-day stay is counted on its first days"
     );
 }

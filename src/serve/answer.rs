@@ -26,11 +26,20 @@ impl From<Invalid> for Status {
 
 /// Parses a request's `as_of` (empty = the server's today).
 pub fn query_day(state: &State, as_of: &str) -> Result<Day, Invalid> {
-    if as_of.is_empty() { Ok(state.today()) } else { Day::parse(as_of).map_err(|e| Invalid(format!("as_of: {e}"))) }
+    if as_of.is_empty() {
+        Ok(state.today())
+    } else {
+        Day::parse(as_of).map_err(|e| Invalid(format!("as_of: {e}")))
+    }
 }
 
 /// The rules' answer for one document number on one day, or why the number is invalid.
-pub fn code_for(state: &State, snap: &Snapshot, id_number: &str, day: Day) -> Result<(Code, bool), Invalid> {
+pub fn code_for(
+    state: &State,
+    snap: &Snapshot,
+    id_number: &str,
+    day: Day,
+) -> Result<(Code, bool), Invalid> {
     let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
     let Some(pid) = snap.index.lookup(&state.key, id) else {
         return Ok((Code::green(), false));
@@ -38,8 +47,13 @@ pub fn code_for(state: &State, snap: &Snapshot, id_number: &str, day: Day) -> Re
     SCRATCH.with(|s| {
         let mut records = s.borrow_mut();
         // The snapshot was fully verified before it was served, so a record always decodes.
-        snap.index.person(pid, &mut records).expect("a verified index decodes every record");
-        Ok((evaluate(&records, snap.index.risk_areas(), day, state.policy), true))
+        snap.index
+            .person(pid, &mut records)
+            .expect("a verified index decodes every record");
+        Ok((
+            evaluate(&records, snap.index.risk_areas(), day, state.policy),
+            true,
+        ))
     })
 }
 
@@ -53,7 +67,10 @@ pub fn response(snap: &Snapshot, code: &Code, known: bool, day: Day) -> proto::C
             .map(|f| proto::Finding {
                 reason: reason(f.reason) as i32,
                 region_code: f.region.map(|r| r.to_string()).unwrap_or_default(),
-                region_name: f.region.map(|r| snap.index.region_name(r).to_string()).unwrap_or_default(),
+                region_name: f
+                    .region
+                    .map(|r| snap.index.region_name(r).to_string())
+                    .unwrap_or_default(),
                 risk_area_code: f.risk_area.map(|r| r.to_string()).unwrap_or_default(),
                 day: f.day.to_string(),
                 phone_tail: f.phone_tail.map(|t| t.to_string()).unwrap_or_default(),
@@ -70,7 +87,12 @@ pub fn response(snap: &Snapshot, code: &Code, known: bool, day: Day) -> proto::C
 }
 
 /// One query, start to end.
-pub fn answer(state: &State, snap: &Snapshot, id_number: &str, as_of: &str) -> Result<proto::CodeResponse, Invalid> {
+pub fn answer(
+    state: &State,
+    snap: &Snapshot,
+    id_number: &str,
+    as_of: &str,
+) -> Result<proto::CodeResponse, Invalid> {
     let day = query_day(state, as_of)?;
     let (code, known) = code_for(state, snap, id_number, day)?;
     Ok(response(snap, &code, known, day))

@@ -56,40 +56,63 @@ impl Tokens {
             }
             let f: Vec<&str> = line.split_whitespace().collect();
             let [role, name, secret] = f[..] else {
-                return Err(format!("{origin}:{}: expected ROLE NAME TOKEN, found {} fields", i + 1, f.len()));
+                return Err(format!(
+                    "{origin}:{}: expected ROLE NAME TOKEN, found {} fields",
+                    i + 1,
+                    f.len()
+                ));
             };
             let role = match role {
                 "query" => Role::Query,
                 "admin" => Role::Admin,
-                other => return Err(format!("{origin}:{}: role {other:?}: expected query or admin", i + 1)),
+                other => {
+                    return Err(format!(
+                        "{origin}:{}: role {other:?}: expected query or admin",
+                        i + 1
+                    ));
+                }
             };
             if secret.len() < 16 {
-                return Err(format!("{origin}:{}: token of {name:?} is shorter than 16 characters", i + 1));
+                return Err(format!(
+                    "{origin}:{}: token of {name:?} is shorter than 16 characters",
+                    i + 1
+                ));
             }
-            tokens.push(Token { role, name: name.to_string(), secret: secret.as_bytes().to_vec() });
+            tokens.push(Token {
+                role,
+                name: name.to_string(),
+                secret: secret.as_bytes().to_vec(),
+            });
         }
         if tokens.is_empty() {
             return Err(format!("{origin}: no tokens"));
         }
-        Ok(Tokens { tokens: Some(Arc::new(tokens)) })
+        Ok(Tokens {
+            tokens: Some(Arc::new(tokens)),
+        })
     }
 
     /// Reads a tokens file.
     pub fn load(path: &Path) -> Result<Tokens, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("tokens file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("tokens file {}: {e}", path.display()))?;
         Tokens::parse(&text, &path.display().to_string())
     }
 
     /// The token a request carries, checked against every known token in constant time.
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
         let Some(tokens) = &self.tokens else {
-            return Ok(Caller { name: "anonymous".into(), role: Role::Admin });
+            return Ok(Caller {
+                name: "anonymous".into(),
+                role: Role::Admin,
+            });
         };
-        let header = req
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing credential: send authorization: Bearer <token>"))?;
-        let value = header.to_str().map_err(|_| Status::unauthenticated("malformed authorization header"))?;
+        let header = req.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("missing credential: send authorization: Bearer <token>")
+        })?;
+        let value = header
+            .to_str()
+            .map_err(|_| Status::unauthenticated("malformed authorization header"))?;
         let given = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| Status::unauthenticated("authorization must be: Bearer <token>"))?
@@ -101,11 +124,16 @@ impl Tokens {
             }
         }
         let t = found.ok_or_else(|| Status::unauthenticated("unknown token"))?;
-        Ok(Caller { name: t.name.clone(), role: t.role })
+        Ok(Caller {
+            name: t.name.clone(),
+            role: t.role,
+        })
     }
 
     /// Interceptor for query services: a query or admin token.
-    pub fn query_interceptor(&self) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+    pub fn query_interceptor(
+        &self,
+    ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let this = self.clone();
         move |mut req| {
             let c = this.caller(&req)?;
@@ -115,12 +143,17 @@ impl Tokens {
     }
 
     /// Interceptor for the admin service: an admin token.
-    pub fn admin_interceptor(&self) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+    pub fn admin_interceptor(
+        &self,
+    ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let this = self.clone();
         move |mut req| {
             let c = this.caller(&req)?;
             if c.role != Role::Admin {
-                return Err(Status::permission_denied(format!("token {:?} has role query; Admin needs an admin token", c.name)));
+                return Err(Status::permission_denied(format!(
+                    "token {:?} has role query; Admin needs an admin token",
+                    c.name
+                )));
             }
             req.extensions_mut().insert(c);
             Ok(req)
@@ -131,8 +164,8 @@ impl Tokens {
 /// Compares without an early exit on the first differing byte.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for i in 0..a.len() {
-        diff |= a[i] ^ b.get(i).copied().unwrap_or(0);
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
     }
     diff == 0
 }
@@ -150,11 +183,27 @@ mod tests {
 
     #[test]
     fn tokens_file_lines_and_errors() {
-        let t = Tokens::parse("# demo\nquery app 0123456789abcdef0123\nadmin ops fedcba9876543210fedc # ops\n", "t").unwrap();
+        let t = Tokens::parse(
+            "# demo\nquery app 0123456789abcdef0123\nadmin ops fedcba9876543210fedc # ops\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(t.tokens.as_ref().unwrap().len(), 2);
-        assert!(Tokens::parse("reader app 0123456789abcdef0123", "t").unwrap_err().contains("t:1: role"));
-        assert!(Tokens::parse("query app", "t").unwrap_err().contains("t:1: expected ROLE NAME TOKEN"));
-        assert!(Tokens::parse("query app short", "t").unwrap_err().contains("shorter"));
+        assert!(
+            Tokens::parse("reader app 0123456789abcdef0123", "t")
+                .unwrap_err()
+                .contains("t:1: role")
+        );
+        assert!(
+            Tokens::parse("query app", "t")
+                .unwrap_err()
+                .contains("t:1: expected ROLE NAME TOKEN")
+        );
+        assert!(
+            Tokens::parse("query app short", "t")
+                .unwrap_err()
+                .contains("shorter")
+        );
         assert!(Tokens::parse("# nothing\n", "t").is_err());
     }
 

@@ -27,10 +27,18 @@ type CodeStream = Pin<Box<dyn Stream<Item = Result<proto::CodeResponse, Status>>
 
 #[tonic::async_trait]
 impl HealthCode for HealthCodeService {
-    async fn get_code(&self, req: Request<proto::CodeRequest>) -> Result<Response<proto::CodeResponse>, Status> {
+    async fn get_code(
+        &self,
+        req: Request<proto::CodeRequest>,
+    ) -> Result<Response<proto::CodeResponse>, Status> {
         let r = req.into_inner();
         let snap = self.state.current();
-        Ok(Response::new(answer(&self.state, &snap, &r.id_number, &r.as_of)?))
+        Ok(Response::new(answer(
+            &self.state,
+            &snap,
+            &r.id_number,
+            &r.as_of,
+        )?))
     }
 
     async fn get_codes(
@@ -50,10 +58,16 @@ impl HealthCode for HealthCodeService {
             .id_numbers
             .iter()
             .map(|id| match code_for(&self.state, &snap, id, day) {
-                Ok((code, known)) => {
-                    proto::CodeResult { valid: true, error: String::new(), code: Some(response(&snap, &code, known, day)) }
-                }
-                Err(e) => proto::CodeResult { valid: false, error: e.0, code: None },
+                Ok((code, known)) => proto::CodeResult {
+                    valid: true,
+                    error: String::new(),
+                    code: Some(response(&snap, &code, known, day)),
+                },
+                Err(e) => proto::CodeResult {
+                    valid: false,
+                    error: e.0,
+                    code: None,
+                },
             })
             .collect();
         Ok(Response::new(proto::BatchCodeResponse { results }))
@@ -70,14 +84,18 @@ impl HealthCode for HealthCodeService {
         let out = inbound.map(move |item| {
             let r = item?;
             let snap = state.current();
-            Ok(answer(&state, &snap, &r.id_number, &r.as_of).unwrap_or_else(|e| proto::CodeResponse {
-                color: proto::Color::Unspecified as i32,
-                as_of: r.as_of,
-                index_generation: snap.generation,
-                data_as_of: snap.index.data_as_of().to_string(),
-                error: e.0,
-                ..Default::default()
-            }))
+            Ok(
+                answer(&state, &snap, &r.id_number, &r.as_of).unwrap_or_else(|e| {
+                    proto::CodeResponse {
+                        color: proto::Color::Unspecified as i32,
+                        as_of: r.as_of,
+                        index_generation: snap.generation,
+                        data_as_of: snap.index.data_as_of().to_string(),
+                        error: e.0,
+                        ..Default::default()
+                    }
+                }),
+            )
         });
         Ok(Response::new(Box::pin(out)))
     }
@@ -91,7 +109,9 @@ pub struct AdminService {
 }
 
 fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not available in this release of healthcode"))
+    Status::unimplemented(format!(
+        "{what} is not available in this release of healthcode"
+    ))
 }
 
 fn parse_region(field: &str, s: &str) -> Result<RegionCode, Status> {
@@ -104,11 +124,17 @@ fn parse_day(field: &str, s: &str) -> Result<Day, Status> {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    async fn set_risk_area(&self, _: Request<proto::SetRiskAreaRequest>) -> Result<Response<proto::WriteAck>, Status> {
+    async fn set_risk_area(
+        &self,
+        _: Request<proto::SetRiskAreaRequest>,
+    ) -> Result<Response<proto::WriteAck>, Status> {
         Err(not_yet("SetRiskArea (live updates)"))
     }
 
-    async fn lift_risk_area(&self, _: Request<proto::LiftRiskAreaRequest>) -> Result<Response<proto::WriteAck>, Status> {
+    async fn lift_risk_area(
+        &self,
+        _: Request<proto::LiftRiskAreaRequest>,
+    ) -> Result<Response<proto::WriteAck>, Status> {
         Err(not_yet("LiftRiskArea (live updates)"))
     }
 
@@ -126,13 +152,19 @@ impl Admin for AdminService {
         Err(not_yet("RecordRegistration (live updates)"))
     }
 
-    async fn reload(&self, _: Request<proto::ReloadRequest>) -> Result<Response<proto::ReloadResponse>, Status> {
+    async fn reload(
+        &self,
+        _: Request<proto::ReloadRequest>,
+    ) -> Result<Response<proto::ReloadResponse>, Status> {
         Err(not_yet("Reload (hot swap)"))
     }
 
     type RebuildStream = Pin<Box<dyn Stream<Item = Result<proto::RebuildProgress, Status>> + Send>>;
 
-    async fn rebuild(&self, _: Request<proto::RebuildRequest>) -> Result<Response<Self::RebuildStream>, Status> {
+    async fn rebuild(
+        &self,
+        _: Request<proto::RebuildRequest>,
+    ) -> Result<Response<Self::RebuildStream>, Status> {
         Err(not_yet("Rebuild (the rebuild trigger)"))
     }
 
@@ -143,16 +175,28 @@ impl Admin for AdminService {
         let r = req.into_inner();
         let region = parse_region("region", &r.region)?;
         let from = parse_day("from", &r.from)?;
-        let to = if r.to.is_empty() { self.state.today() } else { parse_day("to", &r.to)? };
+        let to = if r.to.is_empty() {
+            self.state.today()
+        } else {
+            parse_day("to", &r.to)?
+        };
         if to < from {
-            return Err(Status::invalid_argument(format!("to {to} is before from {from}")));
+            return Err(Status::invalid_argument(format!(
+                "to {to} is before from {from}"
+            )));
         }
         let snap = self.state.current();
         let (definite, possible) = snap.index.affected(region, from, to);
-        Ok(Response::new(proto::AffectedCountResponse { definite: definite.len(), possible: possible.len() }))
+        Ok(Response::new(proto::AffectedCountResponse {
+            definite: definite.len(),
+            possible: possible.len(),
+        }))
     }
 
-    async fn info(&self, _: Request<proto::InfoRequest>) -> Result<Response<proto::InfoResponse>, Status> {
+    async fn info(
+        &self,
+        _: Request<proto::InfoRequest>,
+    ) -> Result<Response<proto::InfoResponse>, Status> {
         let snap = self.state.current();
         Ok(Response::new(proto::InfoResponse {
             generation: snap.generation,

@@ -31,24 +31,40 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
-        .set_service_status("healthcode.v1.HealthCode", tonic_health::ServingStatus::Serving)
+        .set_service_status(
+            "healthcode.v1.HealthCode",
+            tonic_health::ServingStatus::Serving,
+        )
         .await;
-    health_reporter.set_service_status("healthcode.v1.Admin", tonic_health::ServingStatus::Serving).await;
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("healthcode.v1.Admin", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
-    let codes = HealthCodeServer::new(grpc::HealthCodeService { state: state.clone() })
+    let codes = HealthCodeServer::new(grpc::HealthCodeService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODED_MESSAGE);
+    let admin = AdminServer::new(grpc::AdminService { state })
         .max_decoding_message_size(MAX_DECODED_MESSAGE);
-    let admin = AdminServer::new(grpc::AdminService { state }).max_decoding_message_size(MAX_DECODED_MESSAGE);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health)
         .add_service(reflection)
-        .add_service(tonic::service::interceptor::InterceptedService::new(codes, tokens.query_interceptor()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(admin, tokens.admin_interceptor()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            codes,
+            tokens.query_interceptor(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            admin,
+            tokens.admin_interceptor(),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }

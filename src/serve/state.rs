@@ -46,7 +46,10 @@ pub enum LoadError {
 
 /// Maps, opens and fully verifies an index file, then asks the kernel to read it ahead.
 pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
-    let io = |source| LoadError::Io { path: path.to_path_buf(), source };
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(io)?;
     // SAFETY: index files are immutable: the builder writes a temporary file and renames it into
     // place, and nothing in healthcode writes to an existing index file. A file truncated under
@@ -54,8 +57,14 @@ pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
     let map = unsafe { Mmap::map(&file) }.map_err(io)?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::WillNeed);
-    let index = Index::open(map, key).map_err(|source| LoadError::Invalid { path: path.to_path_buf(), source })?;
-    index.verify().map_err(|source| LoadError::Invalid { path: path.to_path_buf(), source })?;
+    let index = Index::open(map, key).map_err(|source| LoadError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    index.verify().map_err(|source| LoadError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(index)
 }
 
@@ -73,8 +82,23 @@ pub struct State {
 
 impl State {
     /// State serving `index` as generation 1.
-    pub fn new(index: Index<Mmap>, path: PathBuf, key: Key, policy: Policy, today: Option<Day>) -> State {
-        State { snapshot: ArcSwap::from_pointee(Snapshot { index, generation: 1, path }), key, policy, today }
+    pub fn new(
+        index: Index<Mmap>,
+        path: PathBuf,
+        key: Key,
+        policy: Policy,
+        today: Option<Day>,
+    ) -> State {
+        State {
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                index,
+                generation: 1,
+                path,
+            }),
+            key,
+            policy,
+            today,
+        }
     }
 
     /// The snapshot for one request.

@@ -11,6 +11,8 @@
 //! - a verification clears risk-area matches on days up to its `verified_on`, for units inside its
 //!   scope; it never touches CDC, community, arrival or phone findings.
 
+pub mod arb;
+
 use std::collections::BTreeMap;
 
 use healthcode::domain::{
@@ -278,13 +280,13 @@ fn active(from: Day, to: Option<Day>, day: Day) -> bool {
 
 /// True when `inner` equals `outer` or lies below it: the code of `outer` is a prefix of that of
 /// `inner` (codes are 2, 4, 6, 9 or 12 digits, each length one level).
-fn inside(inner: RegionCode, outer: RegionCode) -> bool {
+pub fn inside(inner: RegionCode, outer: RegionCode) -> bool {
     inner.to_string().starts_with(&outer.to_string())
 }
 
 /// The county containing `area`, or `area` itself when it is a county or coarser. The county is
 /// the first 6 digits, normalised (`441900` is Dongguan, the city `4419`).
-fn risk_unit(area: RegionCode) -> RegionCode {
+pub fn risk_unit(area: RegionCode) -> RegionCode {
     let code = area.to_string();
     if code.len() <= 6 {
         area

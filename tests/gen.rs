@@ -75,8 +75,8 @@ fn shared() -> &'static Path {
 fn large() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gen-30000-seed-7");
-        gen_ok(&dir, &["--persons", "30000", "--seed", "7"]);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gen-30000-seed-1");
+        gen_ok(&dir, &["--persons", "30000", "--seed", "1"]);
         dir
     })
 }
@@ -371,6 +371,20 @@ fn same_arguments_give_identical_files_and_another_seed_does_not() {
         "risk_areas.csv",
     ] {
         assert!(differing.contains(&name), "{name} same for seeds 1 and 2");
+    }
+}
+
+#[test]
+fn a_smaller_run_is_a_prefix_of_a_larger_one() {
+    let (small, large) = (shared(), large());
+    for (name, _) in FILES {
+        let a = std::fs::read(small.join(name)).unwrap();
+        let b = std::fs::read(large.join(name)).unwrap();
+        assert!(b.len() > a.len() || name == "risk_areas.csv", "{name} grew");
+        assert!(
+            b.starts_with(&a),
+            "{name} of 2000 persons is not a prefix of 30000's"
+        );
     }
 }
 

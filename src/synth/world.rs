@@ -236,7 +236,9 @@ impl World {
                 }
             }
             if city_counties.is_empty() {
-                continue;
+                // A home city without counties (Dongguan): its streets lie directly under it and
+                // the city itself is the risk unit.
+                city_counties.push(place.city);
             }
             let k = if pi == HOME {
                 2

@@ -136,6 +136,10 @@ pub struct Rates {
     pub future_booking: f64,
     /// Share of arrival origins at county rather than city precision.
     pub arrival_county_origin: f64,
+    /// Share of arrivals from a nearby city by rail (the others by road).
+    pub near_rail_share: f64,
+    /// Share of arrivals from a far city by air (the others by rail).
+    pub far_air_share: f64,
     /// Share of arrivals from a risk city (or unit) that register with the community.
     pub register_risky: f64,
     /// Share of other arrivals that register anyway.
@@ -160,6 +164,8 @@ pub struct Rates {
     pub cdc_unit: [f64; 5],
     /// The same for everyone else.
     pub cdc_other: [f64; 5],
+    /// Share of confirmed cases still open (no `to`); the others end after 21 days.
+    pub confirmed_open: f64,
     /// Share of residents of a risk area (living in the designated street or community) put in
     /// home quarantine.
     pub quarantine_home_area: f64,
@@ -212,6 +218,8 @@ impl Rates {
         arrival_recorded: 0.85,
         future_booking: 0.7,
         arrival_county_origin: 0.3,
+        near_rail_share: 0.6,
+        far_air_share: 0.55,
         register_risky: 0.8,
         register_other: 0.03,
         pre_register: 0.4,
@@ -223,6 +231,7 @@ impl Rates {
         cdc_area: [0.03, 0.02, 0.04, 0.20, 0.10],
         cdc_unit: [0.000_5, 0.000_5, 0.001, 0.004, 0.008],
         cdc_other: [0.000_02, 0.000_05, 0.000_03, 0.000_3, 0.000_6],
+        confirmed_open: 0.5,
         quarantine_home_area: 0.5,
         quarantine_after_unit: 0.6,
         monitoring_after_city: 0.3,

@@ -591,7 +591,7 @@ impl<'a> PersonGen<'a> {
         }
         .min(w.today);
         let to = match category {
-            CdcCategory::Confirmed if rng.random_bool(0.5) => None,
+            CdcCategory::Confirmed if rng.random_bool(r.confirmed_open) => None,
             CdcCategory::Confirmed => Some(from.plus(20)),
             CdcCategory::Asymptomatic | CdcCategory::CloseContact => Some(from.plus(13)),
             CdcCategory::Suspected | CdcCategory::SecondaryContact => Some(from.plus(6)),
@@ -670,9 +670,9 @@ impl<'a> PersonGen<'a> {
                 continue;
             }
             let mode = match (w.places[t.last_place].near, rng.random::<f64>()) {
-                (true, u) if u < 0.6 => TravelMode::Rail,
+                (true, u) if u < r.near_rail_share => TravelMode::Rail,
                 (true, _) => TravelMode::Road,
-                (false, u) if u < 0.55 => TravelMode::Air,
+                (false, u) if u < r.far_air_share => TravelMode::Air,
                 (false, _) => TravelMode::Rail,
             };
             let booked_on = if past {

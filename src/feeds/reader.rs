@@ -2,8 +2,9 @@
 //! through one reused `ByteRecord`, resolving the header against the file's [`FileSpec`], and
 //! handing each row's fields (UTF-8 checked and trimmed on access) to a parser.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -57,8 +58,11 @@ pub(crate) fn locate(dir: &Path, spec: &FileSpec) -> Result<Option<FoundFile>, F
     }
 }
 
+/// The CSV reader of one file.
+type CsvReader = csv::Reader<LineFeeds<Box<dyn Read>>>;
+
 /// Opens a feed file as a CSV reader that leaves header handling and field counts to us.
-fn open(file: &FoundFile) -> Result<csv::Reader<Box<dyn Read>>, FeedError> {
+fn open(file: &FoundFile) -> Result<CsvReader, FeedError> {
     let f = File::open(&file.path).map_err(|source| FeedError::Io {
         path: file.path.clone(),
         source,
@@ -71,11 +75,76 @@ fn open(file: &FoundFile) -> Result<csv::Reader<Box<dyn Read>>, FeedError> {
     } else {
         Box::new(f)
     };
-    Ok(csv::ReaderBuilder::new()
+    Ok(csv_reader(input))
+}
+
+fn csv_reader(input: Box<dyn Read>) -> CsvReader {
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(BUFFER)
-        .from_reader(input))
+        .from_reader(LineFeeds::new(input))
+}
+
+/// Passes bytes through, noting the offset of every line feed not yet behind the reader, so
+/// that a record's physical line can be told.
+///
+/// `csv` stamps a record with the line where the previous one ended: blank lines it skips,
+/// and the `\n` of a CRLF file (read with the next record), put reject lines one line off.
+/// A record's first line is instead worked out from where it ends: the line after its last
+/// byte, less the line feeds inside quoted fields, less one when its own terminator was a
+/// line feed, which only the bytes can tell.
+pub(crate) struct LineFeeds<R> {
+    inner: R,
+    offset: u64,
+    feeds: VecDeque<u64>,
+}
+
+impl<R> LineFeeds<R> {
+    fn new(inner: R) -> LineFeeds<R> {
+        LineFeeds {
+            inner,
+            offset: 0,
+            feeds: VecDeque::new(),
+        }
+    }
+
+    /// True when the byte just before `end` is a line feed; forgets feeds before it (ask with
+    /// non-decreasing `end`).
+    fn feed_before(&mut self, end: u64) -> bool {
+        let Some(last) = end.checked_sub(1) else {
+            return false;
+        };
+        while self.feeds.front().is_some_and(|&f| f < last) {
+            self.feeds.pop_front();
+        }
+        self.feeds.front() == Some(&last)
+    }
+}
+
+impl<R: Read> Read for LineFeeds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let base = self.offset;
+        self.feeds.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| base + i as u64),
+        );
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// The 1-based physical line the record just read starts on.
+fn line_of(rdr: &mut CsvReader, rec: &ByteRecord) -> u64 {
+    let pos = rdr.position();
+    let (after, end) = (pos.line(), pos.byte());
+    let inside = rec.as_slice().iter().filter(|b| **b == b'\n').count() as u64;
+    let own = u64::from(rdr.get_mut().feed_before(end));
+    after.saturating_sub(inside + own).max(1)
 }
 
 /// Where each column of the spec sits in the file's records.
@@ -198,22 +267,24 @@ pub(crate) fn read_file(
         ));
         return Ok(());
     }
+    let header_line = line_of(&mut rdr, &rec);
     let layout = match layout(spec, &file.name, &rec, warnings) {
         Ok(l) => Ok(l),
         Err(reason) => {
-            sink.write(&file.name, line_of(&rec), &reason)?;
+            sink.write(&file.name, header_line, &reason)?;
             report.header_error = Some(reason);
             Err(())
         }
     };
     while rdr.read_byte_record(&mut rec).map_err(read_err)? {
         report.rows += 1;
+        // Asked for every record, so the reader forgets line feeds behind it.
+        let line = line_of(&mut rdr, &rec);
         let Ok(layout) = &layout else {
             // The header already said why; one line for the file, every row counted.
             report.rejected += 1;
             continue;
         };
-        let line = line_of(&rec);
         let outcome = if rec.len() != layout.width {
             Err(format!(
                 "row has {} field{}, the header has {}",
@@ -240,11 +311,6 @@ pub(crate) fn read_file(
         }
     }
     Ok(())
-}
-
-/// The 1-based physical line a record starts on.
-fn line_of(rec: &ByteRecord) -> u64 {
-    rec.position().map_or(0, |p| p.line())
 }
 
 /// A value in double quotes with escapes, cut to a readable length.
@@ -325,6 +391,35 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, r#"duplicate column "from""#);
+    }
+
+    /// The line each record of `input` starts on.
+    fn lines(input: &'static str) -> Vec<u64> {
+        let mut rdr = csv_reader(Box::new(input.as_bytes()));
+        let mut rec = ByteRecord::new();
+        let mut out = Vec::new();
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            out.push(line_of(&mut rdr, &rec));
+        }
+        out
+    }
+
+    #[test]
+    fn records_carry_their_physical_line() {
+        assert_eq!(lines("h\na\nb\n"), [1, 2, 3]);
+        assert_eq!(lines("h\r\na\r\nb\r\n"), [1, 2, 3], "CRLF");
+        assert_eq!(
+            lines("h\n\na\n\n\nb"),
+            [1, 3, 6],
+            "blank lines, no final newline"
+        );
+        assert_eq!(lines("h\r\n\r\na\r\n"), [1, 3]);
+        assert_eq!(
+            lines("\u{feff}h\n\"x\ny\nz\"\n\nb\n"),
+            [1, 2, 6],
+            "quoted newlines"
+        );
+        assert_eq!(lines("h\r\n\"x\r\ny\"\r\nb\r\n"), [1, 2, 4]);
     }
 
     #[test]

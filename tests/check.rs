@@ -386,8 +386,8 @@ fn lines_are_physical_lines_and_cells_are_trimmed() {
     assert_eq!(
         lines,
         [
-            "registrations.csv:5: community is not valid UTF-8 (bad byte at offset 0; convert \
-             the file from its legacy encoding)",
+            "registrations.csv:5: community \"\u{fffd}\u{fffd}\": not UTF-8 (bad byte at offset 0; \
+             convert the file to UTF-8)",
             "registrations.csv:6: registered_on \"2022-04-0x\": not a day of the form YYYY-MM-DD",
         ]
     );

@@ -233,9 +233,9 @@ impl<'r> Fields<'r> {
         let s = std::str::from_utf8(trimmed).map_err(|e| {
             let lead = raw.len() - raw.trim_ascii_start().len();
             format!(
-                "{} is not valid UTF-8 (bad byte at offset {}; convert the file from its legacy \
-                 encoding)",
+                "{} {}: not UTF-8 (bad byte at offset {}; convert the file to UTF-8)",
                 self.name(i),
+                quote(&String::from_utf8_lossy(trimmed)),
                 lead + e.valid_up_to()
             )
         })?;

@@ -24,7 +24,7 @@ use crate::domain::RiskArea;
 use crate::regions::{RegionRowError, RegionTable};
 
 pub use people::{people, risk_area_set};
-pub use report::{FileReport, RejectShare, RejectSink, Report};
+pub use report::{FileReport, RejectShare, Report};
 pub use rows::{
     ArrivalRow, BindingRow, CdcRow, CommunityRow, PersonStayRow, PhoneStatusRow, PhoneStayRow,
     RegistrationRow, VerificationRow,
@@ -32,6 +32,7 @@ pub use rows::{
 pub use schema::{FILES, FileSpec};
 
 use reader::FoundFile;
+use report::RejectSink;
 use rows::Parser;
 
 /// How strict a load is.
@@ -53,7 +54,7 @@ impl Default for FeedOptions {
 }
 
 /// Everything a feed directory holds, validated, in file order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Feeds {
     /// The effective region table: the bundled one, plus the feed's `regions.csv` if any
     /// (borrowed from the bundled table when there is none).
@@ -78,6 +79,25 @@ pub struct Feeds {
     pub verifications: Vec<VerificationRow>,
     /// `phone_status.csv`.
     pub phone_status: Vec<PhoneStatusRow>,
+}
+
+impl std::fmt::Debug for Feeds {
+    /// Counts only: the region table alone has 665,000 entries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feeds")
+            .field("regions", &self.regions.len())
+            .field("bindings", &self.bindings.len())
+            .field("phone_stays", &self.phone_stays.len())
+            .field("person_stays", &self.person_stays.len())
+            .field("cdc", &self.cdc.len())
+            .field("community", &self.community.len())
+            .field("arrivals", &self.arrivals.len())
+            .field("registrations", &self.registrations.len())
+            .field("risk_areas", &self.risk_areas.len())
+            .field("verifications", &self.verifications.len())
+            .field("phone_status", &self.phone_status.len())
+            .finish()
+    }
 }
 
 impl Default for Feeds {

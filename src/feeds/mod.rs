@@ -24,7 +24,7 @@ use crate::domain::RiskArea;
 use crate::regions::{RegionRowError, RegionTable};
 
 pub use people::{people, risk_area_set};
-pub use report::{FileReport, RejectShare, RejectSink, Report};
+pub use report::{FileReport, RejectShare, Report};
 pub use rows::{
     ArrivalRow, BindingRow, CdcRow, CommunityRow, PersonStayRow, PhoneStatusRow, PhoneStayRow,
     RegistrationRow, VerificationRow,
@@ -32,6 +32,7 @@ pub use rows::{
 pub use schema::{FILES, FileSpec};
 
 use reader::FoundFile;
+use report::RejectSink;
 use rows::Parser;
 
 /// How strict a load is.
@@ -53,7 +54,7 @@ impl Default for FeedOptions {
 }
 
 /// Everything a feed directory holds, validated, in file order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Feeds {
     /// The effective region table: the bundled one, plus the feed's `regions.csv` if any
     /// (borrowed from the bundled table when there is none).
@@ -78,6 +79,25 @@ pub struct Feeds {
     pub verifications: Vec<VerificationRow>,
     /// `phone_status.csv`.
     pub phone_status: Vec<PhoneStatusRow>,
+}
+
+impl std::fmt::Debug for Feeds {
+    /// Counts only: the region table alone has 665,000 entries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feeds")
+            .field("regions", &self.regions.len())
+            .field("bindings", &self.bindings.len())
+            .field("phone_stays", &self.phone_stays.len())
+            .field("person_stays", &self.person_stays.len())
+            .field("cdc", &self.cdc.len())
+            .field("community", &self.community.len())
+            .field("arrivals", &self.arrivals.len())
+            .field("registrations", &self.registrations.len())
+            .field("risk_areas", &self.risk_areas.len())
+            .field("verifications", &self.verifications.len())
+            .field("phone_status", &self.phone_status.len())
+            .finish()
+    }
 }
 
 impl Default for Feeds {
@@ -197,85 +217,24 @@ fn read_dir(
             files: Vec::with_capacity(FILES.len()),
             warnings: unknown_files(dir)?,
         },
+        found,
         keep,
     };
-    let mut feeds = Feeds::default();
-    let file = |spec: &FileSpec| {
-        let i = FILES.iter().position(|f| f.name == spec.name);
-        found[i.expect("a file of the table")].clone()
-    };
+    let mut f = Feeds::default();
+    use rows::*;
     use schema::*;
-    run.regions(&REGIONS, file(&REGIONS), &mut feeds.regions)?;
-    let t: &RegionTable = &feeds.regions;
-    run.rows(
-        &BINDINGS,
-        file(&BINDINGS),
-        t,
-        rows::binding,
-        &mut feeds.bindings,
-    )?;
-    let phone_stays = &mut feeds.phone_stays;
-    run.rows(
-        &PHONE_STAYS,
-        file(&PHONE_STAYS),
-        t,
-        rows::phone_stay,
-        phone_stays,
-    )?;
-    let person_stays = &mut feeds.person_stays;
-    run.rows(
-        &PERSON_STAYS,
-        file(&PERSON_STAYS),
-        t,
-        rows::person_stay,
-        person_stays,
-    )?;
-    run.rows(&CDC, file(&CDC), t, rows::cdc, &mut feeds.cdc)?;
-    run.rows(
-        &COMMUNITY,
-        file(&COMMUNITY),
-        t,
-        rows::community,
-        &mut feeds.community,
-    )?;
-    run.rows(
-        &ARRIVALS,
-        file(&ARRIVALS),
-        t,
-        rows::arrival,
-        &mut feeds.arrivals,
-    )?;
-    let registrations = &mut feeds.registrations;
-    run.rows(
-        &REGISTRATIONS,
-        file(&REGISTRATIONS),
-        t,
-        rows::registration,
-        registrations,
-    )?;
-    run.rows(
-        &RISK_AREAS,
-        file(&RISK_AREAS),
-        t,
-        rows::risk_area,
-        &mut feeds.risk_areas,
-    )?;
-    let verifications = &mut feeds.verifications;
-    run.rows(
-        &VERIFICATIONS,
-        file(&VERIFICATIONS),
-        t,
-        rows::verification,
-        verifications,
-    )?;
-    let phone_status = &mut feeds.phone_status;
-    run.rows(
-        &PHONE_STATUS,
-        file(&PHONE_STATUS),
-        t,
-        rows::phone_status,
-        phone_status,
-    )?;
+    run.regions(&REGIONS, &mut f.regions)?;
+    let t: &RegionTable = &f.regions;
+    run.rows(&BINDINGS, t, binding, &mut f.bindings)?;
+    run.rows(&PHONE_STAYS, t, phone_stay, &mut f.phone_stays)?;
+    run.rows(&PERSON_STAYS, t, person_stay, &mut f.person_stays)?;
+    run.rows(&CDC, t, cdc, &mut f.cdc)?;
+    run.rows(&COMMUNITY, t, community, &mut f.community)?;
+    run.rows(&ARRIVALS, t, arrival, &mut f.arrivals)?;
+    run.rows(&REGISTRATIONS, t, registration, &mut f.registrations)?;
+    run.rows(&RISK_AREAS, t, risk_area, &mut f.risk_areas)?;
+    run.rows(&VERIFICATIONS, t, verification, &mut f.verifications)?;
+    run.rows(&PHONE_STATUS, t, phone_status, &mut f.phone_status)?;
     debug_assert!(
         run.report
             .files
@@ -285,32 +244,41 @@ fn read_dir(
         "every file of the table is read, in table order"
     );
     run.sink.flush()?;
-    Ok((feeds, run.report))
+    Ok((f, run.report))
 }
 
 /// The state of one directory read.
 struct Run<'w> {
     sink: RejectSink<'w>,
     report: Report,
+    /// What [`reader::locate`] found for each file of [`FILES`], in table order.
+    found: Vec<Option<FoundFile>>,
     keep: bool,
 }
 
 impl Run<'_> {
+    /// The file found for `spec`, and its report entry (not yet pushed).
+    fn start(&mut self, spec: &'static FileSpec) -> (Option<FoundFile>, FileReport) {
+        let i = FILES.iter().position(|f| f.name == spec.name);
+        let file = self.found[i.expect("a file of the table")].take();
+        let report = FileReport {
+            spec_name: spec.name,
+            file: file.as_ref().map(|f| f.name.clone()),
+            ..FileReport::default()
+        };
+        (file, report)
+    }
+
     /// Reads one data file into `out` (or only counts, when not keeping rows).
     fn rows<T>(
         &mut self,
         spec: &'static FileSpec,
-        file: Option<FoundFile>,
         table: &RegionTable,
         parse: Parser<T>,
         out: &mut Vec<T>,
     ) -> Result<(), FeedError> {
-        let mut fr = FileReport {
-            spec_name: spec.name,
-            ..FileReport::default()
-        };
+        let (file, mut fr) = self.start(spec);
         if let Some(file) = file {
-            fr.file = Some(file.name.clone());
             let keep = self.keep;
             reader::read_file(
                 spec,
@@ -336,18 +304,13 @@ impl Run<'_> {
     fn regions(
         &mut self,
         spec: &'static FileSpec,
-        file: Option<FoundFile>,
         table: &mut Cow<'static, RegionTable>,
     ) -> Result<(), FeedError> {
-        let mut fr = FileReport {
-            spec_name: spec.name,
-            ..FileReport::default()
-        };
+        let (file, mut fr) = self.start(spec);
         let Some(file) = file else {
             self.report.files.push(fr);
             return Ok(());
         };
-        fr.file = Some(file.name.clone());
         let mut waiting: Vec<(u64, [String; 4])> = Vec::new();
         reader::read_file(
             spec,
@@ -370,11 +333,11 @@ impl Run<'_> {
             },
         )?;
         // Rows waiting for a parent defined later: retry until no more row gets in.
-        loop {
+        while !waiting.is_empty() {
             let before = waiting.len();
             let table = table.to_mut();
             waiting.retain(|(_, c)| table.insert_row(&c[0], &c[1], &c[2], &c[3]).is_err());
-            if waiting.is_empty() || waiting.len() == before {
+            if waiting.len() == before {
                 break;
             }
         }

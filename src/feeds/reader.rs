@@ -3,7 +3,7 @@
 //! handing each row's fields (UTF-8 checked and trimmed on access) to a parser.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -57,8 +57,11 @@ pub(crate) fn locate(dir: &Path, spec: &FileSpec) -> Result<Option<FoundFile>, F
     }
 }
 
+/// The CSV reader of one file.
+type CsvReader = csv::Reader<LineFeeds<Box<dyn Read>>>;
+
 /// Opens a feed file as a CSV reader that leaves header handling and field counts to us.
-fn open(file: &FoundFile) -> Result<csv::Reader<Box<dyn Read>>, FeedError> {
+fn open(file: &FoundFile) -> Result<CsvReader, FeedError> {
     let f = File::open(&file.path).map_err(|source| FeedError::Io {
         path: file.path.clone(),
         source,
@@ -71,11 +74,82 @@ fn open(file: &FoundFile) -> Result<csv::Reader<Box<dyn Read>>, FeedError> {
     } else {
         Box::new(f)
     };
-    Ok(csv::ReaderBuilder::new()
+    Ok(csv_reader(input))
+}
+
+fn csv_reader(input: Box<dyn Read>) -> CsvReader {
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(BUFFER)
-        .from_reader(input))
+        .from_reader(LineFeeds::new(input))
+}
+
+/// Passes bytes through, keeping the most recent ones, so that a record's physical line can be
+/// told.
+///
+/// `csv` stamps a record with the line where the previous one ended: blank lines it skips,
+/// and the `\n` of a CRLF file (read with the next record), put reject lines one line off.
+/// A record's first line is instead worked out from where it ends: the line after its last
+/// byte, less the line feeds inside quoted fields, less one when its own terminator was a
+/// line feed, which only the bytes can tell. The CSV reader buffers at most [`BUFFER`] bytes
+/// ahead of the record it returns, so a window of twice that always holds the record's end.
+pub(crate) struct LineFeeds<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// The last `RECENT` bytes read; byte `o` sits at `o % RECENT`.
+    recent: Box<[u8]>,
+}
+
+const RECENT: usize = 2 * BUFFER;
+
+impl<R> LineFeeds<R> {
+    fn new(inner: R) -> LineFeeds<R> {
+        LineFeeds {
+            inner,
+            offset: 0,
+            recent: vec![0; RECENT].into_boxed_slice(),
+        }
+    }
+
+    /// True when the byte just before offset `end` (already read) is a line feed.
+    fn feed_before(&self, end: u64) -> bool {
+        let Some(last) = end.checked_sub(1) else {
+            return false;
+        };
+        let held = last < self.offset && self.offset - last <= RECENT as u64;
+        debug_assert!(
+            held,
+            "byte {last} is in the last {RECENT} of {}",
+            self.offset
+        );
+        held && self.recent[(last % RECENT as u64) as usize] == b'\n'
+    }
+}
+
+impl<R: Read> Read for LineFeeds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // Keep the tail of what was read (all of it unless one read exceeds the window).
+        let keep = &buf[n.saturating_sub(RECENT)..n];
+        let start = self.offset + (n - keep.len()) as u64;
+        let at = (start % RECENT as u64) as usize;
+        let first = keep.len().min(RECENT - at);
+        self.recent[at..at + first].copy_from_slice(&keep[..first]);
+        self.recent[..keep.len() - first].copy_from_slice(&keep[first..]);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// The 1-based physical line the record just read starts on.
+fn line_of(rdr: &CsvReader, rec: &ByteRecord) -> u64 {
+    let pos = rdr.position();
+    let (after, end) = (pos.line(), pos.byte());
+    let inside = rec.as_slice().iter().filter(|b| **b == b'\n').count() as u64;
+    let own = u64::from(rdr.get_ref().feed_before(end));
+    after.saturating_sub(inside + own).max(1)
 }
 
 /// Where each column of the spec sits in the file's records.
@@ -155,15 +229,21 @@ impl<'r> Fields<'r> {
     /// column that does not allow one.
     pub fn get(&self, i: usize) -> Result<&'r str, String> {
         let raw = self.rec.get(self.layout.idx[i]).unwrap_or_default();
-        let s = std::str::from_utf8(raw).map_err(|e| {
+        let trimmed = raw.trim_ascii();
+        let s = std::str::from_utf8(trimmed).map_err(|e| {
+            let lead = raw.len() - raw.trim_ascii_start().len();
             format!(
-                "{} is not valid UTF-8 (bad byte at offset {}; convert the file from its legacy \
-                 encoding)",
+                "{} {}: not UTF-8 (bad byte at offset {}; convert the file to UTF-8)",
                 self.name(i),
-                e.valid_up_to()
+                quote(&String::from_utf8_lossy(trimmed)),
+                lead + e.valid_up_to()
             )
         })?;
-        let s = s.trim();
+        // Unicode spaces (U+3000 from CJK input methods) only where a non-ASCII byte is.
+        let s = match (s.as_bytes().first(), s.as_bytes().last()) {
+            (Some(a), Some(z)) if !a.is_ascii() || !z.is_ascii() => s.trim(),
+            _ => s,
+        };
         if s.is_empty() && !self.spec.columns[i].may_be_empty {
             return Err(format!("{} is empty", self.name(i)));
         }
@@ -198,10 +278,11 @@ pub(crate) fn read_file(
         ));
         return Ok(());
     }
+    let header_line = line_of(&rdr, &rec);
     let layout = match layout(spec, &file.name, &rec, warnings) {
         Ok(l) => Ok(l),
         Err(reason) => {
-            sink.write(&file.name, line_of(&rec), &reason)?;
+            sink.write(&file.name, header_line, &reason)?;
             report.header_error = Some(reason);
             Err(())
         }
@@ -213,7 +294,7 @@ pub(crate) fn read_file(
             report.rejected += 1;
             continue;
         };
-        let line = line_of(&rec);
+        let line = line_of(&rdr, &rec);
         let outcome = if rec.len() != layout.width {
             Err(format!(
                 "row has {} field{}, the header has {}",
@@ -240,11 +321,6 @@ pub(crate) fn read_file(
         }
     }
     Ok(())
-}
-
-/// The 1-based physical line a record starts on.
-fn line_of(rec: &ByteRecord) -> u64 {
-    rec.position().map_or(0, |p| p.line())
 }
 
 /// A value in double quotes with escapes, cut to a readable length.
@@ -325,6 +401,54 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, r#"duplicate column "from""#);
+    }
+
+    /// The line each record of `input` starts on.
+    fn lines(input: &str) -> Vec<u64> {
+        let mut rdr = csv_reader(Box::new(io::Cursor::new(input.as_bytes().to_vec())));
+        let mut rec = ByteRecord::new();
+        let mut out = Vec::new();
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            out.push(line_of(&rdr, &rec));
+        }
+        out
+    }
+
+    #[test]
+    fn records_carry_their_physical_line() {
+        assert_eq!(lines("h\na\nb\n"), [1, 2, 3]);
+        assert_eq!(lines("h\r\na\r\nb\r\n"), [1, 2, 3], "CRLF");
+        assert_eq!(
+            lines("h\n\na\n\n\nb"),
+            [1, 3, 6],
+            "blank lines, no final newline"
+        );
+        assert_eq!(lines("h\r\n\r\na\r\n"), [1, 3]);
+        assert_eq!(
+            lines("\u{feff}h\n\"x\ny\nz\"\n\nb\n"),
+            [1, 2, 6],
+            "quoted newlines"
+        );
+        assert_eq!(lines("h\r\n\"x\r\ny\"\r\nb\r\n"), [1, 2, 4]);
+    }
+
+    #[test]
+    fn lines_stay_right_far_into_a_file() {
+        // Several times the read window, with a blank line every 7th line and CRLF every 3rd.
+        let mut text = String::new();
+        let mut want = Vec::new();
+        let mut line = 1;
+        while text.len() < 3 * RECENT {
+            if line % 7 == 0 {
+                text.push('\n');
+            } else {
+                want.push(line);
+                text.push_str("13800138000,1101,2022-04-01,2022-04-01");
+                text.push_str(if line % 3 == 0 { "\r\n" } else { "\n" });
+            }
+            line += 1;
+        }
+        assert_eq!(lines(&text), want);
     }
 
     #[test]

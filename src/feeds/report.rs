@@ -214,7 +214,7 @@ pub(crate) fn too_many_message(offending: &[RejectShare], max: f64, strict: bool
 }
 
 /// Where reject lines go, as they happen: `file:line: reason`.
-pub struct RejectSink<'w> {
+pub(crate) struct RejectSink<'w> {
     out: &'w mut dyn Write,
 }
 

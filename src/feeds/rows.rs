@@ -446,6 +446,13 @@ mod tests {
 
         let r = parse(&REGISTRATIONS, registration, &format!("{ID},2022-04-03,")).unwrap();
         assert_eq!(r.community, "");
+        let r = parse(
+            &REGISTRATIONS,
+            registration,
+            &format!("{ID},2022-04-03,\u{3000}建外 社区\u{3000} "),
+        )
+        .unwrap();
+        assert_eq!(r.community, "建外 社区", "ideographic spaces trimmed too");
 
         let z = parse(&RISK_AREAS, risk_area, "110105001,high,2022-04-01,").unwrap();
         assert_eq!(z.level, RiskLevel::High);

@@ -2,6 +2,11 @@
 //! real server started in-process on 127.0.0.1:0 and shut down through a oneshot channel, and
 //! gRPC clients that send a bearer token.
 
+#![allow(dead_code)]
+
+pub mod feeds;
+pub use feeds::*;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

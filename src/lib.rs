@@ -4,6 +4,7 @@ pub mod domain;
 pub mod feeds;
 pub mod index;
 pub mod key;
+pub mod pipeline;
 pub mod proto;
 pub mod regions;
 pub mod serve;

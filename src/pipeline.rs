@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::domain::Day;
 use crate::feeds::{self, FeedError, FeedOptions, Report};
-use crate::index::{BuildError, BuildInput, BuildStats, Index, IndexError, build_bytes, write_atomic};
+use crate::index::{
+    BuildError, BuildInput, BuildStats, Index, IndexError, build_bytes, write_atomic,
+};
 use crate::key::Key;
 
 /// How to build.
@@ -102,7 +104,7 @@ pub fn build_index(
     let input = BuildInput {
         people: people.iter().map(|(id, p)| (*id, p)).collect(),
         risk_areas: &feeds.risk_areas,
-        regions: &feeds.regions,
+        regions: feeds.regions.as_ref(),
         data_as_of: opts.data_as_of,
     };
     let (bytes, stats) = build_bytes(&input, key)?;
@@ -118,5 +120,9 @@ pub fn build_index(
     stage(Stage::Writing, &mut t);
     write_atomic(out, &bytes)?;
     timings.push((Stage::Writing, t.elapsed()));
-    Ok(BuildOutcome { report, stats, timings })
+    Ok(BuildOutcome {
+        report,
+        stats,
+        timings,
+    })
 }

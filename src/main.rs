@@ -18,6 +18,12 @@ enum Command {
     Gen(cli::generate::GenArgs),
     /// Validate a feed directory: the rejects report and counts, nothing built.
     Check(cli::check::CheckArgs),
+    /// Build an index file from a feed directory (atomically).
+    Build(cli::build::BuildArgs),
+    /// Serve an index over gRPC (--demo: build and serve a demo data set).
+    Serve(cli::serve::ServeArgs),
+    /// Look one person up on a running server.
+    Query(cli::query::QueryArgs),
     /// Evaluate one person straight from a feed directory (no index, no server).
     Explain(cli::explain::ExplainArgs),
 }
@@ -27,6 +33,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Gen(a) => cli::generate::run(a),
         Command::Check(a) => cli::check::run(a),
+        Command::Build(a) => cli::build::run(a),
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Query(a) => cli::query::run(a),
         Command::Explain(a) => cli::explain::run(a),
     };
     match result {

@@ -44,6 +44,19 @@ fn parse_region(s: &str) -> Result<RegionCode, String> {
     RegionCode::parse(s).map_err(|e| e.to_string())
 }
 
+/// The progress bar of a generation run, on stderr.
+pub fn progress_bar(persons: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(persons), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} persons ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// Runs `healthcode gen`.
 pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -53,14 +66,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
         today: args.today,
         city: args.city,
     };
-    let bar = ProgressBar::with_draw_target(Some(cfg.persons), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} persons ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(cfg.persons);
     let summary = synth::generate(&cfg, &args.out, args.force, &mut |done| {
         bar.set_position(done)
     });

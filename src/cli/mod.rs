@@ -1,5 +1,9 @@
 //! One file per subcommand of the `healthcode` binary.
 
+pub mod build;
 pub mod check;
+pub mod demo;
 pub mod explain;
 pub mod generate;
+pub mod query;
+pub mod serve;

@@ -33,10 +33,18 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let token = match (args.token, &args.tokens) {
         (Some(t), _) => Some(t),
         (None, Some(p)) => Some(demo::first_token(p, "query")?),
-        (None, None) => std::env::var("HEALTHCODE_TOKEN").ok().or_else(|| demo::default_query_token().ok()),
+        (None, None) => std::env::var("HEALTHCODE_TOKEN")
+            .ok()
+            .or_else(|| demo::default_query_token().ok()),
     };
-    let server = if args.server.contains("://") { args.server } else { format!("http://{}", args.server) };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let server = if args.server.contains("://") {
+        args.server
+    } else {
+        format!("http://{}", args.server)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let resp = rt.block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(server.clone())?
             .connect()
@@ -48,7 +56,9 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             as_of: args.as_of.clone().unwrap_or_default(),
         });
         if let Some(t) = &token {
-            let v: MetadataValue<_> = format!("Bearer {t}").parse().context("token is not valid header text")?;
+            let v: MetadataValue<_> = format!("Bearer {t}")
+                .parse()
+                .context("token is not valid header text")?;
             req.metadata_mut().insert("authorization", v);
         }
         anyhow::Ok(client.get_code(req).await)
@@ -75,18 +85,44 @@ pub fn render(id: &str, r: &proto::CodeResponse) -> String {
         proto::Color::Unspecified => "unknown",
     };
     let mut s = String::new();
-    let masked = if id.len() == 18 { format!("{}********{}", &id[..6], &id[14..]) } else { id.to_string() };
-    let _ = writeln!(s, "person:  {masked}{}", if r.known { "" } else { " (no record in any feed)" });
-    let _ = writeln!(s, "as of:   {} (index generation {}, data as of {})", r.as_of, r.index_generation, r.data_as_of);
+    let masked = if id.len() == 18 {
+        format!("{}********{}", &id[..6], &id[14..])
+    } else {
+        id.to_string()
+    };
+    let _ = writeln!(
+        s,
+        "person:  {masked}{}",
+        if r.known {
+            ""
+        } else {
+            " (no record in any feed)"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "as of:   {} (index generation {}, data as of {})",
+        r.as_of, r.index_generation, r.data_as_of
+    );
     let _ = writeln!(s, "colour:  {color}");
-    let _ = writeln!(s, "travel:  {}", if r.travel_allowed { "allowed" } else { "NOT allowed" });
+    let _ = writeln!(
+        s,
+        "travel:  {}",
+        if r.travel_allowed {
+            "allowed"
+        } else {
+            "NOT allowed"
+        }
+    );
     if r.findings.is_empty() {
         let _ = writeln!(s, "findings: none");
     } else {
         let _ = writeln!(s, "findings (strongest first):");
     }
     for f in &r.findings {
-        let reason = proto::Reason::try_from(f.reason).map_or("UNKNOWN", |r| r.as_str_name()).trim_start_matches("REASON_");
+        let reason = proto::Reason::try_from(f.reason)
+            .map_or("UNKNOWN", |r| r.as_str_name())
+            .trim_start_matches("REASON_");
         let mut line = format!("  - {reason}");
         if !f.region_code.is_empty() {
             let _ = write!(line, " in {} ({})", f.region_name, f.region_code);
@@ -98,7 +134,11 @@ pub fn render(id: &str, r: &proto::CodeResponse) -> String {
         if !f.phone_tail.is_empty() {
             let _ = write!(line, ", phone ending {}", f.phone_tail);
         }
-        line.push_str(if f.blocks_travel { ", blocks travel" } else { ", popup" });
+        line.push_str(if f.blocks_travel {
+            ", blocks travel"
+        } else {
+            ", popup"
+        });
         let _ = writeln!(s, "{line}");
     }
     s

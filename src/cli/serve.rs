@@ -48,16 +48,28 @@ pub struct ServeArgs {
 /// Runs `healthcode serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let key = Key::load_or_default(args.key_file.as_deref())?;
-    let mut today = args.today.as_deref().map(Day::parse).transpose().context("--today")?;
-    let (index_path, tokens_path) = if args.demo {
-        let d = demo::ensure(&key, args.demo_persons, args.key_file.as_deref())?;
-        today = today.or(Some(d.today));
-        (args.index.clone().unwrap_or(d.index), Some(args.tokens.clone().unwrap_or(d.tokens)))
+    let today = args
+        .today
+        .as_deref()
+        .map(Day::parse)
+        .transpose()
+        .context("--today")?;
+    let demo = if args.demo {
+        Some(demo::ensure(&key, args.demo_persons)?)
     } else {
-        let Some(index) = args.index.clone() else {
-            bail!("--index FILE is required (or --demo to build and serve a demo data set)");
-        };
-        (index, args.tokens.clone())
+        None
+    };
+    let (index_path, tokens_path) = match &demo {
+        Some(d) => (
+            args.index.clone().unwrap_or(d.index.clone()),
+            Some(args.tokens.clone().unwrap_or(d.tokens.clone())),
+        ),
+        None => {
+            let Some(index) = args.index.clone() else {
+                bail!("--index FILE is required (or --demo to build and serve a demo data set)");
+            };
+            (index, args.tokens.clone())
+        }
     };
     let tokens = match (&tokens_path, args.insecure_no_auth) {
         (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
@@ -79,18 +91,41 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         index.len() as f64 / 1e6,
         started.elapsed()
     );
-    let state = Arc::new(State::new(index, index_path.clone(), key, args.policy, today));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The demo data describes its own day, not the calendar's: query it as of its data date.
+    let today = today.or_else(|| demo.as_ref().map(|_| index.data_as_of()));
+    let state = Arc::new(State::new(
+        index,
+        index_path.clone(),
+        key,
+        args.policy,
+        today,
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let (listener, addr) = serve::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-        let day = state.today.map_or_else(|| format!("today in Beijing ({})", Day::today_beijing()), |d| d.to_string());
-        eprintln!("healthcode: listening on {addr}, policy {}, query day {day}", args.policy);
+        let (listener, addr) = serve::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let day = state.today.map_or_else(
+            || format!("today in Beijing ({})", Day::today_beijing()),
+            |d| d.to_string(),
+        );
+        eprintln!(
+            "healthcode: listening on {addr}, policy {}, query day {day}",
+            args.policy
+        );
         if let Some(p) = &tokens_path {
             eprintln!("healthcode: credentials from {}", p.display());
         }
-        if args.demo {
-            eprintln!("healthcode: try it from another terminal:");
-            eprintln!("  cargo run --release -- query {} --server {addr}", demo::sample_id(&index_path, &state)?);
+        if let Some(d) = &demo {
+            eprintln!(
+                "healthcode: try it from another terminal (the query token is read from {}):",
+                d.tokens.display()
+            );
+            for (id, what) in demo::examples(d, &state) {
+                eprintln!("  cargo run --release -- query {id} --server {addr}    # {what}");
+            }
         }
         serve::serve(state, tokens, listener, shutdown_signal()).await?;
         eprintln!("healthcode: stopped");

@@ -1,7 +1,6 @@
 //! Helpers of the integration tests that run the binary: feed directories in temp dirs, valid document numbers, and
 //! runs of the real `healthcode` binary.
 
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod feeds;
+#[allow(unused_imports)]
 pub use feeds::*;
 
 use std::net::SocketAddr;

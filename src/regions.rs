@@ -32,7 +32,7 @@ pub struct RegionTable {
 #[non_exhaustive]
 pub enum RegionRowError {
     /// A code column is not a region code.
-    #[error("{column} {source}")]
+    #[error("{column}: {source}")]
     Code {
         /// Which column.
         column: &'static str,

@@ -15,7 +15,7 @@ pub enum IdError {
     #[error("document number is empty")]
     Empty,
     /// Not 18 characters long.
-    #[error("document number has {0} characters, a resident ID has 18")]
+    #[error("document number is {0} character(s) long; a resident ID has 18")]
     Length(usize),
     /// A character other than a digit among the first 17.
     #[error("document number has a non-digit {ch:?} at position {pos}")]

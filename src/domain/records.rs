@@ -24,7 +24,7 @@ macro_rules! feed_enum {
                 match self { $($name::$variant => $text),+ }
             }
 
-            /// The feed spellings, comma-separated, for error messages.
+            /// The feed spellings, space-separated, for error messages.
             pub fn expected() -> &'static str {
                 concat!($($text, " "),+).trim_end()
             }

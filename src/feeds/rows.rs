@@ -597,7 +597,7 @@ mod tests {
         let e = parse(&PERSON_STAYS, person_stay, "1,110199,x,y,telecom").unwrap_err();
         assert_eq!(
             e,
-            r#"id_number "1": document number has 1 characters, a resident ID has 18"#
+            r#"id_number "1": document number is 1 character(s) long; a resident ID has 18"#
         );
         let e = parse(
             &PERSON_STAYS,

@@ -88,17 +88,40 @@ impl Run {
     }
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().expect("exited normally"),
+            stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        }
+    }
+}
+
 /// Runs `healthcode` with these arguments.
 pub fn healthcode(args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_healthcode"))
+    Command::new(env!("CARGO_BIN_EXE_healthcode"))
         .args(args)
         .output()
-        .expect("run healthcode");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
+        .expect("run healthcode")
+        .into()
+}
+
+/// The `healthcode` command with `HEALTHCODE_HOME` set to `home`, so that it never reads or
+/// creates a key in the real home directory.
+pub fn healthcode_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthcode"));
+    cmd.env("HEALTHCODE_HOME", home);
+    cmd
+}
+
+/// Runs `healthcode` with these arguments and `HEALTHCODE_HOME` set to `home`.
+pub fn healthcode_at(home: &Path, args: &[&str]) -> Run {
+    healthcode_cmd(home)
+        .args(args)
+        .output()
+        .expect("run healthcode")
+        .into()
 }
 
 /// Runs `healthcode check --feeds DIR` with extra arguments.

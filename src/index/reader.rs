@@ -10,7 +10,8 @@ use super::builder::bucket_of;
 use super::format::*;
 use super::record::{Decoder, RecordError};
 use crate::domain::{
-    Day, IdNumber, Period, PersonRecords, RegionCode, RiskArea, RiskAreaSet, RiskLevel,
+    Code, Day, IdNumber, Period, PersonRecords, Policy, RegionCode, RiskArea, RiskAreaSet,
+    RiskLevel, evaluate,
 };
 use crate::key::Key;
 
@@ -475,6 +476,27 @@ impl<B: AsRef<[u8]>> Index<B> {
             regions: &regions[8..8 + self.region_count * 8],
         }
         .decode(rec, out)
+    }
+
+    /// The rules' answer for document number `id` on `day` under `policy`, and whether the
+    /// person is known: look up, decode into `scratch` (reused), evaluate against the index's
+    /// risk areas. A number with no record answers green with `known = false`.
+    ///
+    /// This is the one path from a document number to a code: the server's queries and
+    /// `healthcode eval` both go through it.
+    pub fn code(
+        &self,
+        key: &Key,
+        id: IdNumber,
+        day: Day,
+        policy: Policy,
+        scratch: &mut PersonRecords,
+    ) -> Result<(Code, bool), RecordError> {
+        let Some(pid) = self.lookup(key, id) else {
+            return Ok((Code::green(), false));
+        };
+        self.person(pid, scratch)?;
+        Ok((evaluate(scratch, &self.risk_areas, day, policy), true))
     }
 
     /// The name of a region the index knows, or "".

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason, evaluate};
+use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason};
 use crate::proto;
 
 thread_local! {
@@ -41,19 +41,12 @@ pub fn code_for(
     day: Day,
 ) -> Result<(Code, bool), Invalid> {
     let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
-    let Some(pid) = snap.index.lookup(&state.key, id) else {
-        return Ok((Code::green(), false));
-    };
     SCRATCH.with(|s| {
-        let mut records = s.borrow_mut();
         // The snapshot was fully verified before it was served, so a record always decodes.
-        snap.index
-            .person(pid, &mut records)
-            .expect("a verified index decodes every record");
-        Ok((
-            evaluate(&records, snap.index.risk_areas(), day, state.policy),
-            true,
-        ))
+        Ok(snap
+            .index
+            .code(&state.key, id, day, state.policy, &mut s.borrow_mut())
+            .expect("a verified index decodes every record"))
     })
 }
 

@@ -309,8 +309,10 @@ impl<'a> PersonGen<'a> {
                         unbound_on: Some(u),
                     }),
                     None if bound_on < today && rng.random_bool(r.rebind) => {
+                        // Unbound and bound again the same day (an account switch, a
+                        // reinstall): never a day without the binding, so the phone's telecom
+                        // stays keep observing every true stay.
                         let u1 = Day(rng.random_range(bound_on.0 + 1..=today.0));
-                        let b2 = Day(rng.random_range(u1.0..=today.0));
                         self.binds.push(Bind {
                             channel: c,
                             bound_on,
@@ -318,7 +320,7 @@ impl<'a> PersonGen<'a> {
                         });
                         self.binds.push(Bind {
                             channel: c,
-                            bound_on: b2,
+                            bound_on: u1,
                             unbound_on: None,
                         });
                     }
@@ -490,7 +492,6 @@ impl<'a> PersonGen<'a> {
                 let in_window = b >= window;
                 if unit.contains(s.street) {
                     e.definite = Some(e.definite.map_or(a, |d| d.min(a)));
-                    e.definite_in_window |= in_window;
                     // At home the person's community is known; elsewhere only the street.
                     let at_home = s.street == home_street && s.trip.is_none();
                     let in_area = if at_home {
@@ -726,6 +727,11 @@ impl<'a> PersonGen<'a> {
     }
 
     /// A hotline call by some persons whose only match in the window is a city-level one.
+    ///
+    /// A hotline verifies that the person was *not* in the risk units of its scope, so no call is
+    /// made for a person who truly was in one of them (while an area of it was active) on any
+    /// day up to the call: a verification then never clears a true exposure, whatever the query
+    /// day.
     fn write_verification(
         &self,
         id: &[u8; 18],
@@ -744,7 +750,8 @@ impl<'a> PersonGen<'a> {
             }
             _ => return,
         };
-        if e.definite_in_window {
+        let scope = (!rng.random_bool(r.hotline_scope_all)).then_some(unit);
+        if self.in_risk_unit_through(scope, verified_on) {
             return;
         }
         let b = out.row(Feed::Verifications);
@@ -752,7 +759,7 @@ impl<'a> PersonGen<'a> {
         b.push(b',');
         days.push(b, verified_on);
         b.push(b',');
-        if !rng.random_bool(r.hotline_scope_all) {
+        if let Some(unit) = scope {
             push_region(b, unit);
         }
         b.extend_from_slice(b",hotline-");
@@ -767,6 +774,20 @@ impl<'a> PersonGen<'a> {
         );
         push_padded(b, rng.random_range(0..1_000_000), 6);
         b.push(b'\n');
+    }
+
+    /// True when the truth lies in the risk unit of an area inside `scope` (`None` = any area)
+    /// on a day up to `through` on which that area was active.
+    fn in_risk_unit_through(&self, scope: Option<RegionCode>, through: Day) -> bool {
+        let w = self.world;
+        self.truth.iter().any(|s| {
+            w.risk_areas.iter().any(|z| {
+                let unit = z.unit();
+                scope.is_none_or(|sc| sc.contains(unit))
+                    && unit.contains(s.street)
+                    && s.first.max(z.from) <= s.last.min(z.last_active(w.today)).min(through)
+            })
+        })
     }
 
     /// `from,to` with an empty `to` when open.
@@ -784,8 +805,6 @@ impl<'a> PersonGen<'a> {
 struct Exposure {
     /// First day in a risk unit while it was active.
     definite: Option<Day>,
-    /// Some of those days lie in the query window.
-    definite_in_window: bool,
     /// First day in a risk area while it was active: living in it, or staying in its street.
     area: Option<Day>,
     /// The same, living there.

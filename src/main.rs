@@ -26,6 +26,8 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Evaluate one person straight from a feed directory (no index, no server).
     Explain(cli::explain::ExplainArgs),
+    /// Measure misfires: both policies against the truth of a generated world.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => cli::serve::run(a),
         Command::Query(a) => cli::query::run(a),
         Command::Explain(a) => cli::explain::run(a),
+        Command::Eval(a) => cli::eval::run(a),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod check;
 pub mod demo;
+pub mod eval;
 pub mod explain;
 pub mod generate;
 pub mod query;

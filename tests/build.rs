@@ -65,7 +65,7 @@ fn built() -> &'static Built {
                 "--persons",
                 &PERSONS.to_string(),
                 "--seed",
-                "5",
+                "10",
                 "--out",
                 s(&feeds),
             ],

@@ -488,7 +488,7 @@ fn invalid_ids() -> Vec<(String, &'static str)> {
     let good = Who::Confirmed.number();
     vec![
         (format!("{}1", &good[..17]), "check character"),
-        (good[..17].to_string(), "17 characters"),
+        (good[..17].to_string(), "17 character(s)"),
         (format!("{}Y", &good[..17]), "not a digit or X"),
         (format!("1101A5{}", &good[6..]), "non-digit"),
         (String::new(), "empty"),

@@ -48,6 +48,29 @@ fn cycle<T, R>(samples: &[T], mut f: impl FnMut(&T) -> R) -> impl FnMut() -> R {
     }
 }
 
+/// Prints what the evaluated records hold and what they answer, to read the figures by.
+fn describe<B: AsRef<[u8]>>(index: &Index<B>, decoded: &[PersonRecords], day: Day) {
+    let n = decoded.len() as f64;
+    let (mut stays, mut phones, mut findings, mut green) = (0, 0, 0, 0);
+    for r in decoded {
+        stays += r.stays.len() + r.phones.iter().map(|p| p.stays.len()).sum::<usize>();
+        phones += r.phones.len();
+        let code = evaluate(r, index.risk_areas(), day, Policy::PrecisionAware);
+        findings += code.findings.len();
+        green += usize::from(code.findings.is_empty());
+    }
+    eprintln!(
+        "setup: {} sampled persons: {:.2} stays, {:.2} phones, {:.2} findings each; \
+         {:.1}% with no finding; {} risk areas",
+        decoded.len(),
+        stays as f64 / n,
+        phones as f64 / n,
+        findings as f64 / n,
+        100.0 * green as f64 / n,
+        index.risk_areas().areas().len()
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let world = common::World::new();
     let index = world.open();
@@ -69,6 +92,8 @@ fn benches(c: &mut Criterion) {
             r
         })
         .collect();
+
+    describe(&index, &decoded, day);
 
     let n = world.persons;
     let mut g = c.benchmark_group("query");

@@ -10,6 +10,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate};
 use healthcode::index::Index;
 use healthcode::key::Key;
+use healthcode::serve::answer::code_for;
+use healthcode::serve::state::{State, open_index};
 
 /// Ids drawn per sample; a power of two so the next one is a mask away.
 const SAMPLE: usize = 1 << 16;
@@ -107,6 +109,21 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("unknown", n), |b| {
         b.iter(cycle(&unknown_text, |t| {
             query(&index, key, black_box(t), day, &mut scratch)
+        }))
+    });
+    // The server's own function over the server's own open path (a verified memory map): the
+    // library's instantiation of the generic index code rather than this crate's.
+    let state = State::new(
+        open_index(&world.index_file(), key).expect("opens the index"),
+        world.index_file(),
+        world.key.clone(),
+        Policy::PrecisionAware,
+        Some(day),
+    );
+    let snap = state.current();
+    g.bench_function(BenchmarkId::new("known_serve", n), |b| {
+        b.iter(cycle(&known_text, |t| {
+            code_for(&state, &snap, black_box(t), day).expect("a valid id")
         }))
     });
     g.bench_function(BenchmarkId::new("parse", n), |b| {

@@ -106,11 +106,17 @@ impl World {
             &mut |_| {},
         )
         .expect("building the index");
+        let stages: Vec<String> = built
+            .timings
+            .iter()
+            .map(|(stage, d)| format!("{stage:?} {d:.1?}"))
+            .collect();
         eprintln!(
-            "setup: built the index ({} bytes, {} persons) in {:.1?}",
+            "setup: built the index ({} bytes, {} persons) in {:.1?}: {}",
             built.stats.bytes,
             built.stats.persons,
-            t.elapsed()
+            t.elapsed(),
+            stages.join(", ")
         );
         World {
             dir,

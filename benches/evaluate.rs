@@ -1,0 +1,157 @@
+//! The query path in process, one evaluation at a time on one core: parse a document number,
+//! look it up, decode the person's records and run the rules (DOMAIN.md §4) — for known and
+//! unknown numbers, and each step alone. Throughput is evaluations (or lookups) per second.
+
+mod common;
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate};
+use healthcode::index::Index;
+use healthcode::key::Key;
+use healthcode::serve::answer::code_for;
+use healthcode::serve::state::{State, open_index};
+
+/// Ids drawn per sample; a power of two so the next one is a mask away.
+const SAMPLE: usize = 1 << 16;
+/// Records decoded ahead for `evaluate` alone.
+const DECODED: usize = 1 << 12;
+
+/// One query as the server answers it (`serve::answer::code_for` without the snapshot and the
+/// thread-local): parse, lookup, decode into scratch, evaluate; unknown ids are green.
+fn query<B: AsRef<[u8]>>(
+    index: &Index<B>,
+    key: &Key,
+    text: &str,
+    day: Day,
+    scratch: &mut PersonRecords,
+) -> (Code, bool) {
+    let id = IdNumber::parse(text).expect("a valid id");
+    let Some(pid) = index.lookup(key, id) else {
+        return (Code::green(), false);
+    };
+    index.person(pid, scratch).expect("a verified record");
+    (
+        evaluate(scratch, index.risk_areas(), day, Policy::PrecisionAware),
+        true,
+    )
+}
+
+/// Calls `f` on the samples in turn, one per iteration.
+fn cycle<T, R>(samples: &[T], mut f: impl FnMut(&T) -> R) -> impl FnMut() -> R {
+    assert!(samples.len().is_power_of_two());
+    let mask = samples.len() - 1;
+    let mut i = 0usize;
+    move || {
+        let r = f(&samples[i & mask]);
+        i = i.wrapping_add(1);
+        r
+    }
+}
+
+/// Prints what the evaluated records hold and what they answer, to read the figures by.
+fn describe<B: AsRef<[u8]>>(index: &Index<B>, decoded: &[PersonRecords], day: Day) {
+    let n = decoded.len() as f64;
+    let (mut stays, mut phones, mut findings, mut green) = (0, 0, 0, 0);
+    for r in decoded {
+        stays += r.stays.len() + r.phones.iter().map(|p| p.stays.len()).sum::<usize>();
+        phones += r.phones.len();
+        let code = evaluate(r, index.risk_areas(), day, Policy::PrecisionAware);
+        findings += code.findings.len();
+        green += usize::from(code.findings.is_empty());
+    }
+    eprintln!(
+        "setup: {} sampled persons: {:.2} stays, {:.2} phones, {:.2} findings each; \
+         {:.1}% with no finding; {} risk areas",
+        decoded.len(),
+        stays as f64 / n,
+        phones as f64 / n,
+        findings as f64 / n,
+        100.0 * green as f64 / n,
+        index.risk_areas().areas().len()
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let world = common::World::new();
+    let index = world.open();
+    let key = &world.key;
+    let day = common::query_day();
+    let known = common::known_ids(&world, &index, SAMPLE);
+    let unknown = common::unknown_ids(key, &index, &known, SAMPLE);
+    let known_text: Vec<String> = known.iter().map(|&id| common::id_text(id)).collect();
+    let unknown_text: Vec<String> = unknown.iter().map(|&id| common::id_text(id)).collect();
+    let pids: Vec<u32> = known
+        .iter()
+        .map(|&id| index.lookup(key, id).expect("known"))
+        .collect();
+    let decoded: Vec<PersonRecords> = pids[..DECODED]
+        .iter()
+        .map(|&pid| {
+            let mut r = PersonRecords::default();
+            index.person(pid, &mut r).expect("a verified record");
+            r
+        })
+        .collect();
+
+    describe(&index, &decoded, day);
+
+    let n = world.persons;
+    let mut g = c.benchmark_group("query");
+    g.throughput(Throughput::Elements(1));
+    let mut scratch = PersonRecords::default();
+    g.bench_function(BenchmarkId::new("known", n), |b| {
+        b.iter(cycle(&known_text, |t| {
+            query(&index, key, black_box(t), day, &mut scratch)
+        }))
+    });
+    g.bench_function(BenchmarkId::new("unknown", n), |b| {
+        b.iter(cycle(&unknown_text, |t| {
+            query(&index, key, black_box(t), day, &mut scratch)
+        }))
+    });
+    // The server's own function over the server's own open path (a verified memory map): the
+    // library's instantiation of the generic index code rather than this crate's.
+    let state = State::new(
+        open_index(&world.index_file(), key).expect("opens the index"),
+        world.index_file(),
+        world.key.clone(),
+        Policy::PrecisionAware,
+        Some(day),
+    );
+    let snap = state.current();
+    g.bench_function(BenchmarkId::new("known_serve", n), |b| {
+        b.iter(cycle(&known_text, |t| {
+            code_for(&state, &snap, black_box(t), day).expect("a valid id")
+        }))
+    });
+    g.bench_function(BenchmarkId::new("parse", n), |b| {
+        b.iter(cycle(&known_text, |t| IdNumber::parse(black_box(t))))
+    });
+    g.bench_function(BenchmarkId::new("lookup", n), |b| {
+        b.iter(cycle(&known, |&id| index.lookup(key, black_box(id))))
+    });
+    g.bench_function(BenchmarkId::new("lookup_unknown", n), |b| {
+        b.iter(cycle(&unknown, |&id| index.lookup(key, black_box(id))))
+    });
+    g.bench_function(BenchmarkId::new("decode", n), |b| {
+        b.iter(cycle(&pids, |&pid| {
+            index.person(black_box(pid), &mut scratch).expect("decodes");
+        }))
+    });
+    g.bench_function(BenchmarkId::new("evaluate", n), |b| {
+        b.iter(cycle(&decoded, |r| {
+            evaluate(
+                black_box(r),
+                index.risk_areas(),
+                day,
+                Policy::PrecisionAware,
+            )
+        }))
+    });
+    g.finish();
+}
+
+criterion_group!(evaluate_benches, benches);
+criterion_main!(evaluate_benches);

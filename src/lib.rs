@@ -5,6 +5,7 @@ pub mod eval;
 pub mod feeds;
 pub mod index;
 pub mod key;
+pub mod overlay;
 pub mod pipeline;
 pub mod proto;
 pub mod regions;

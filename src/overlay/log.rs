@@ -1,0 +1,592 @@
+//! The overlay's append-only log on disk (docs/format.md, "Live-update log"): a checksummed
+//! header, then one length-prefixed, checksummed, sequence-numbered record per acknowledged write.
+//!
+//! Invariant: a record is acknowledged only after `append` returned, which is after the bytes were
+//! fsynced; replay cuts off a torn last record and refuses a damaged record anywhere else.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{Change, Entry};
+use crate::domain::{Day, Period, RegionCode, RiskLevel};
+use crate::index::format::{OPEN_END, get_u32, get_u64, put_i32, put_u16, put_u32, put_u64};
+
+/// First 8 bytes of a log file.
+pub const LOG_MAGIC: [u8; 8] = *b"\x89HCLOG\r\n";
+/// The log format this code writes and reads.
+pub const LOG_VERSION: u32 = 1;
+/// Header: magic, version, reserved, log id, key fingerprint, checksum.
+pub const LOG_HEADER_LEN: usize = 40;
+/// Record prefix: payload length (u32), a check of the length (u32) and the checksum (u64).
+pub const RECORD_PREFIX_LEN: usize = 16;
+/// Largest payload a record may carry (strings are bounded well below this).
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+/// Longest operator, reason, ticket, caller or community text, in bytes.
+pub const MAX_TEXT: usize = 1024;
+
+/// Why a log cannot be opened or replayed; the server refuses to start rather than lose writes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// Reading, writing or syncing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The log file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The header is not a healthcode log header.
+    #[error("{path}: not a healthcode live-update log ({what})")]
+    BadHeader {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The log was written with another pseudonymisation key.
+    #[error(
+        "{path}: the log was written with key fingerprint {found:016x}, this server's key is {expected:016x}: start with the key the log was written with"
+    )]
+    KeyMismatch {
+        /// The log file.
+        path: PathBuf,
+        /// The server's key fingerprint.
+        expected: u64,
+        /// The log's.
+        found: u64,
+    },
+    /// A record before the end of the log is damaged: refusing to start rather than drop it and
+    /// every write after it.
+    #[error(
+        "{path}: record at byte {offset} (after sequence {after}) is corrupt: {what}; {rest} bytes follow it. Nothing was changed; restore the file from a replica or backup"
+    )]
+    Corrupt {
+        /// The log file.
+        path: PathBuf,
+        /// Byte offset of the damaged record.
+        offset: u64,
+        /// The last good sequence before it.
+        after: u64,
+        /// What is wrong.
+        what: String,
+        /// Bytes after the damaged record.
+        rest: u64,
+    },
+}
+
+/// What replaying a log found.
+#[derive(Debug)]
+pub struct Replay {
+    /// Every intact record, in sequence order.
+    pub entries: Vec<Entry>,
+    /// Bytes of a torn last record that were cut off (0 when the log ended cleanly).
+    pub torn_bytes: u64,
+}
+
+/// The open log, positioned at its end.
+#[derive(Debug)]
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    log_id: u64,
+    /// Set when a failed write could not be rolled back; every later write is refused.
+    poisoned: Option<String>,
+}
+
+impl LogWriter {
+    /// Opens the log at `path`, creating it (with a fresh random id) when it does not exist;
+    /// replays it and cuts off a torn last record.
+    pub fn open(path: &Path, key_fingerprint: u64) -> Result<(LogWriter, Replay), LogError> {
+        let io = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.exists() {
+            create(path, key_fingerprint).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let log_id = read_header(path, &bytes, key_fingerprint)?;
+        let (entries, good) = parse_records(path, &bytes)?;
+        let torn_bytes = bytes.len() as u64 - good;
+        if torn_bytes > 0 {
+            file.set_len(good).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok((
+            LogWriter {
+                path: path.to_path_buf(),
+                file,
+                len: good,
+                log_id,
+                poisoned: None,
+            },
+            Replay {
+                entries,
+                torn_bytes,
+            },
+        ))
+    }
+
+    /// The log's random identity, recorded in indexes that fold its records.
+    pub fn log_id(&self) -> u64 {
+        self.log_id
+    }
+
+    /// Appends one record and fsyncs it. On error nothing is acknowledged and the file is cut
+    /// back to its previous length so that it stays readable; if even that fails, every later
+    /// append is refused until a restart replays the log.
+    pub fn append(&mut self, entry: &Entry) -> Result<(), String> {
+        if let Some(why) = &self.poisoned {
+            return Err(format!(
+                "the live-update log {} is unusable after an earlier failure ({why}); restart the server",
+                self.path.display()
+            ));
+        }
+        let rec = encode_record(entry);
+        let res = (|| {
+            use std::io::{Seek, SeekFrom};
+            self.file.seek(SeekFrom::Start(self.len))?;
+            self.file.write_all(&rec)?;
+            self.file.sync_data()
+        })();
+        match res {
+            Ok(()) => {
+                self.len += rec.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("writing {}: {e}", self.path.display());
+                if let Err(e2) = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|_| self.file.sync_all())
+                {
+                    self.poisoned = Some(format!("{why}; cutting back failed: {e2}"));
+                }
+                Err(why)
+            }
+        }
+    }
+}
+
+fn create(path: &Path, key_fingerprint: u64) -> std::io::Result<()> {
+    let mut h = Vec::with_capacity(LOG_HEADER_LEN);
+    h.extend_from_slice(&LOG_MAGIC);
+    put_u32(&mut h, LOG_VERSION);
+    put_u32(&mut h, 0);
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
+    // Never 0: 0 means "folds no log" in an index.
+    put_u64(&mut h, u64::from_le_bytes(id) | 1);
+    put_u64(&mut h, key_fingerprint);
+    let sum = xxh3_64(&h);
+    put_u64(&mut h, sum);
+    // Written beside the final name and renamed, so a crash never leaves a half header.
+    crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
+}
+
+fn read_header(path: &Path, b: &[u8], key_fingerprint: u64) -> Result<u64, LogError> {
+    let bad = |what: &str| LogError::BadHeader {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
+    if b.len() < LOG_HEADER_LEN {
+        return Err(bad(&format!("{} bytes, shorter than the header", b.len())));
+    }
+    if b[..8] != LOG_MAGIC {
+        return Err(bad("wrong magic"));
+    }
+    if xxh3_64(&b[..LOG_HEADER_LEN - 8]) != get_u64(b, LOG_HEADER_LEN - 8) {
+        return Err(bad("header checksum mismatch"));
+    }
+    let v = get_u32(b, 8);
+    if v != LOG_VERSION {
+        return Err(bad(&format!(
+            "log version {v}, this build reads {LOG_VERSION}"
+        )));
+    }
+    let found = get_u64(b, 24);
+    if found != key_fingerprint {
+        return Err(LogError::KeyMismatch {
+            path: path.to_path_buf(),
+            expected: key_fingerprint,
+            found,
+        });
+    }
+    Ok(get_u64(b, 16))
+}
+
+/// Parses every record after the header; returns them and the length of the intact prefix.
+///
+/// A record that fails its checks is a torn write when no intact record follows it (the write
+/// that was interrupted was the last), and corruption when one does (cutting there would drop
+/// acknowledged writes).
+fn parse_records(path: &Path, b: &[u8]) -> Result<(Vec<Entry>, u64), LogError> {
+    let mut at = LOG_HEADER_LEN;
+    let mut entries: Vec<Entry> = Vec::new();
+    while at < b.len() {
+        let after = entries.last().map_or(0, |e| e.seq);
+        let corrupt = |what: String| LogError::Corrupt {
+            path: path.to_path_buf(),
+            offset: at as u64,
+            after,
+            what,
+            rest: (b.len() - at) as u64,
+        };
+        let (e, end) = match record_at(b, at) {
+            Ok(payload) => {
+                let end = at + RECORD_PREFIX_LEN + payload.len();
+                (decode_payload(payload).map_err(corrupt)?, end)
+            }
+            Err(what) => {
+                if (at + 1..b.len()).any(|o| record_at(b, o).is_ok()) {
+                    return Err(corrupt(format!("{what}, and intact records follow it")));
+                }
+                break; // torn: the interrupted write was the last one
+            }
+        };
+        if e.seq != after + 1 {
+            return Err(corrupt(format!(
+                "sequence {} where {} was expected",
+                e.seq,
+                after + 1
+            )));
+        }
+        entries.push(e);
+        at = end;
+    }
+    Ok((entries, at.min(b.len()) as u64))
+}
+
+/// The payload of the record starting at `at`, when its length and checksum hold.
+fn record_at(b: &[u8], at: usize) -> Result<&[u8], &'static str> {
+    if b.len() - at < RECORD_PREFIX_LEN {
+        return Err("the record's prefix is incomplete");
+    }
+    let len = get_u32(b, at);
+    if get_u32(b, at + 4) != length_check(len) || len as usize > MAX_PAYLOAD {
+        return Err("the record's length is damaged");
+    }
+    let end = at + RECORD_PREFIX_LEN + len as usize;
+    if end > b.len() {
+        return Err("the record is incomplete");
+    }
+    let payload = &b[at + RECORD_PREFIX_LEN..end];
+    if record_checksum(len, payload) != get_u64(b, at + 8) {
+        return Err("checksum mismatch");
+    }
+    Ok(payload)
+}
+
+fn length_check(len: u32) -> u32 {
+    xxh3_64(&len.to_le_bytes()) as u32 ^ 0x4843_4c47
+}
+
+fn record_checksum(len: u32, payload: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&len.to_le_bytes());
+    h.update(payload);
+    h.digest()
+}
+
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(MAX_TEXT)];
+    put_u16(out, b.len() as u16);
+    out.extend_from_slice(b);
+}
+
+fn put_day_or_open(out: &mut Vec<u8>, d: Option<Day>) {
+    put_i32(out, d.map_or(OPEN_END, |d| d.0));
+}
+
+/// Encodes one record: prefix and payload.
+pub fn encode_record(e: &Entry) -> Vec<u8> {
+    let mut p = Vec::with_capacity(128);
+    put_u64(&mut p, e.seq);
+    put_u64(&mut p, e.at_ms as u64);
+    put_text(&mut p, &e.caller);
+    put_text(&mut p, &e.operator);
+    put_text(&mut p, &e.reason);
+    match &e.change {
+        Change::SetRiskArea {
+            area,
+            level,
+            period,
+        } => {
+            p.push(1);
+            put_u64(&mut p, area.padded());
+            p.push(match level {
+                RiskLevel::Medium => 1,
+                RiskLevel::High => 2,
+            });
+            put_i32(&mut p, period.from.0);
+            put_day_or_open(&mut p, period.to);
+        }
+        Change::LiftRiskArea { area, to } => {
+            p.push(2);
+            put_u64(&mut p, area.padded());
+            put_i32(&mut p, to.0);
+        }
+        Change::Verification {
+            person,
+            masked,
+            verified_on,
+            scope,
+        } => {
+            p.push(3);
+            put_u64(&mut p, *person);
+            put_text(&mut p, masked);
+            put_i32(&mut p, verified_on.0);
+            put_u64(&mut p, scope.map_or(0, |s| s.padded()));
+        }
+        Change::Registration {
+            person,
+            masked,
+            registered_on,
+            community,
+        } => {
+            p.push(4);
+            put_u64(&mut p, *person);
+            put_text(&mut p, masked);
+            put_i32(&mut p, registered_on.0);
+            put_text(&mut p, community);
+        }
+    }
+    let mut out = Vec::with_capacity(RECORD_PREFIX_LEN + p.len());
+    put_u32(&mut out, p.len() as u32);
+    put_u32(&mut out, length_check(p.len() as u32));
+    put_u64(&mut out, record_checksum(p.len() as u32, &p));
+    out.extend_from_slice(&p);
+    out
+}
+
+/// A bounds-checked reader over one record's payload.
+struct Reader<'a>(&'a [u8], usize);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self
+            .0
+            .get(self.1..self.1 + n)
+            .ok_or_else(|| "payload ends early".to_string())?;
+        self.1 += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.bytes(1)?[0])
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(get_u64(self.bytes(8)?, 0))
+    }
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(get_u32(self.bytes(4)?, 0) as i32)
+    }
+    fn text(&mut self) -> Result<String, String> {
+        let n = u16::from_le_bytes(self.bytes(2)?.try_into().expect("2 bytes")) as usize;
+        String::from_utf8(self.bytes(n)?.to_vec()).map_err(|_| "text is not UTF-8".to_string())
+    }
+    fn region(&mut self) -> Result<RegionCode, String> {
+        let v = self.u64()?;
+        RegionCode::from_padded(v).ok_or_else(|| format!("region {v} is not a region code"))
+    }
+    fn day(&mut self) -> Result<Day, String> {
+        Ok(Day(self.i32()?))
+    }
+}
+
+fn decode_payload(b: &[u8]) -> Result<Entry, String> {
+    let mut r = Reader(b, 0);
+    let seq = r.u64()?;
+    let at_ms = r.u64()? as i64;
+    let caller = r.text()?;
+    let operator = r.text()?;
+    let reason = r.text()?;
+    let change = match r.u8()? {
+        1 => {
+            let area = r.region()?;
+            let level = match r.u8()? {
+                1 => RiskLevel::Medium,
+                2 => RiskLevel::High,
+                l => return Err(format!("risk level {l}")),
+            };
+            let from = r.day()?;
+            let to = r.i32()?;
+            Change::SetRiskArea {
+                area,
+                level,
+                period: Period {
+                    from,
+                    to: (to != OPEN_END).then_some(Day(to)),
+                },
+            }
+        }
+        2 => Change::LiftRiskArea {
+            area: r.region()?,
+            to: r.day()?,
+        },
+        3 => {
+            let person = r.u64()?;
+            let masked = r.text()?;
+            let verified_on = r.day()?;
+            let scope = match r.u64()? {
+                0 => None,
+                v => Some(RegionCode::from_padded(v).ok_or_else(|| format!("scope {v}"))?),
+            };
+            Change::Verification {
+                person,
+                masked,
+                verified_on,
+                scope,
+            }
+        }
+        4 => Change::Registration {
+            person: r.u64()?,
+            masked: r.text()?,
+            registered_on: r.day()?,
+            community: r.text()?,
+        },
+        k => return Err(format!("unknown record kind {k}")),
+    };
+    if r.1 != b.len() {
+        return Err(format!(
+            "{} unexpected bytes after the record",
+            b.len() - r.1
+        ));
+    }
+    Ok(Entry {
+        seq,
+        at_ms,
+        caller,
+        operator,
+        reason,
+        change,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> Entry {
+        Entry {
+            seq,
+            at_ms: 1_650_000_000_000 + seq as i64,
+            caller: "ops".into(),
+            operator: "王伟".into(),
+            reason: format!("ticket {seq}"),
+            change: match seq % 4 {
+                0 => Change::SetRiskArea {
+                    area: RegionCode::parse("110105001").unwrap(),
+                    level: RiskLevel::High,
+                    period: Period {
+                        from: Day(19100),
+                        to: None,
+                    },
+                },
+                1 => Change::LiftRiskArea {
+                    area: RegionCode::parse("110105001").unwrap(),
+                    to: Day(19110),
+                },
+                2 => Change::Verification {
+                    person: 0xdead_beef ^ seq,
+                    masked: "110105********002X".into(),
+                    verified_on: Day(19105),
+                    scope: Some(RegionCode::parse("1101").unwrap()),
+                },
+                _ => Change::Registration {
+                    person: 42,
+                    masked: "110105********002X".into(),
+                    registered_on: Day(19106),
+                    community: "建外".into(),
+                },
+            },
+        }
+    }
+
+    fn written(n: u64) -> (tempfile::TempDir, PathBuf, Vec<u64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overlay.log");
+        let (mut w, r) = LogWriter::open(&path, 7).unwrap();
+        assert!(r.entries.is_empty());
+        let mut ends = vec![std::fs::metadata(&path).unwrap().len()];
+        for s in 1..=n {
+            w.append(&entry(s)).unwrap();
+            ends.push(std::fs::metadata(&path).unwrap().len());
+        }
+        (dir, path, ends)
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let (_d, path, _) = written(9);
+        let (w, r) = LogWriter::open(&path, 7).unwrap();
+        assert_eq!(r.torn_bytes, 0);
+        assert_eq!(r.entries, (1..=9).map(entry).collect::<Vec<_>>());
+        assert_ne!(w.log_id(), 0);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_at_every_length() {
+        let (_d, path, ends) = written(5);
+        let full = std::fs::read(&path).unwrap();
+        for cut in ends[4] + 1..ends[5] {
+            std::fs::write(&path, &full[..cut as usize]).unwrap();
+            let (_, r) = LogWriter::open(&path, 7).unwrap();
+            assert_eq!(r.entries.len(), 4, "cut at {cut}");
+            assert_eq!(r.torn_bytes, cut - ends[4]);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), ends[4]);
+        }
+        // Garbage in the last record's bytes (length intact) is a torn write too.
+        let mut b = full.clone();
+        let last = b.len() - 3;
+        b[last] ^= 0xff;
+        std::fs::write(&path, &b).unwrap();
+        assert_eq!(LogWriter::open(&path, 7).unwrap().1.entries.len(), 4);
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_stops_the_start() {
+        let (_d, path, ends) = written(5);
+        let full = std::fs::read(&path).unwrap();
+        for at in ends[1]..ends[2] {
+            let mut b = full.clone();
+            b[at as usize] ^= 0x41;
+            std::fs::write(&path, &b).unwrap();
+            match LogWriter::open(&path, 7) {
+                Err(LogError::Corrupt { offset, after, .. }) => {
+                    assert_eq!((offset, after), (ends[1], 1), "flip at {at}")
+                }
+                other => panic!("flip at {at}: {other:?}"),
+            }
+            // Nothing was cut: the operator can still repair the file.
+            assert_eq!(std::fs::read(&path).unwrap().len(), full.len());
+        }
+    }
+
+    #[test]
+    fn another_key_and_a_bad_header_are_refused() {
+        let (_d, path, _) = written(1);
+        assert!(matches!(
+            LogWriter::open(&path, 8),
+            Err(LogError::KeyMismatch { .. })
+        ));
+        let mut b = std::fs::read(&path).unwrap();
+        b[17] ^= 1;
+        std::fs::write(&path, &b).unwrap();
+        assert!(matches!(
+            LogWriter::open(&path, 7),
+            Err(LogError::BadHeader { .. })
+        ));
+    }
+}

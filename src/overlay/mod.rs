@@ -1,0 +1,489 @@
+//! The overlay: live updates (risk areas set or lifted, verifications, registrations) held in
+//! memory on top of the served index and made durable in an append-only log in the state
+//! directory before they are acknowledged.
+//!
+//! Invariant: every entry has a sequence number; an index records the sequence through which it
+//! folded the log (`Index::folded`), and only entries after that are applied on top of it, so an
+//! entry is never dropped and never applied twice, whatever the order of swaps and rebuilds.
+
+pub mod log;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use dashmap::DashMap;
+
+use crate::domain::{
+    Day, Period, PersonRecords, RegionCode, Registration, RiskArea, RiskLevel, Verification,
+};
+pub use log::{LogError, LogWriter, Replay};
+
+/// What one live write changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Designates `area` (replacing every earlier designation of that area code).
+    SetRiskArea {
+        /// The area.
+        area: RegionCode,
+        /// Its level.
+        level: RiskLevel,
+        /// When it is active.
+        period: Period,
+    },
+    /// Ends every designation of `area` after day `to`.
+    LiftRiskArea {
+        /// The area.
+        area: RegionCode,
+        /// The last active day.
+        to: Day,
+    },
+    /// A hotline verification of a person.
+    Verification {
+        /// The person's keyed hash.
+        person: u64,
+        /// The masked document number, for the audit trail.
+        masked: String,
+        /// The day of the verification.
+        verified_on: Day,
+        /// The regions it clears (`None` = all).
+        scope: Option<RegionCode>,
+    },
+    /// A registration with a community.
+    Registration {
+        /// The person's keyed hash.
+        person: u64,
+        /// The masked document number, for the audit trail.
+        masked: String,
+        /// The day of the registration.
+        registered_on: Day,
+        /// The community, as given.
+        community: String,
+    },
+}
+
+impl Change {
+    /// True for the changes that alter the risk areas.
+    pub fn is_risk(&self) -> bool {
+        matches!(
+            self,
+            Change::SetRiskArea { .. } | Change::LiftRiskArea { .. }
+        )
+    }
+}
+
+/// One acknowledged write, as logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Its sequence number (1, 2, … without gaps).
+    pub seq: u64,
+    /// When it was written (Unix milliseconds).
+    pub at_ms: i64,
+    /// The caller's token name.
+    pub caller: String,
+    /// The operator named in the request.
+    pub operator: String,
+    /// The reason or ticket named in the request.
+    pub reason: String,
+    /// What it changes.
+    pub change: Change,
+}
+
+/// A live record of one person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonRecord {
+    /// A verification.
+    Verification(Verification),
+    /// A registration.
+    Registration(Registration),
+}
+
+impl PersonRecord {
+    /// Adds the record to a person's records.
+    pub fn add_to(self, p: &mut PersonRecords) {
+        match self {
+            PersonRecord::Verification(v) => p.verifications.push(v),
+            PersonRecord::Registration(r) => p.registrations.push(r),
+        }
+    }
+}
+
+/// Applies risk-area changes, in sequence order, to a list of designations: a set replaces every
+/// designation of its area code; a lift ends them after its day (dropping any that would not
+/// start by then).
+pub fn apply_risk_changes<'a>(
+    areas: &mut Vec<RiskArea>,
+    changes: impl IntoIterator<Item = &'a Change>,
+) {
+    for c in changes {
+        match *c {
+            Change::SetRiskArea {
+                area,
+                level,
+                period,
+            } => {
+                areas.retain(|z| z.area != area);
+                areas.push(RiskArea {
+                    area,
+                    level,
+                    period,
+                });
+            }
+            Change::LiftRiskArea { area, to } => {
+                areas.retain(|z| z.area != area || z.period.from <= to);
+                for z in areas.iter_mut().filter(|z| z.area == area) {
+                    z.period.to = Some(z.period.to.map_or(to, |t| t.min(to)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The live writes at some sequence, to be folded into a rebuilt index.
+#[derive(Clone, Debug, Default)]
+pub struct Fold {
+    /// The log's identity.
+    pub log_id: u64,
+    /// The last sequence folded.
+    pub through: u64,
+    /// Risk-area changes, in sequence order.
+    pub risk: Vec<Change>,
+    /// Live person records by keyed hash, each in sequence order.
+    pub persons: Vec<(u64, Vec<PersonRecord>)>,
+}
+
+/// Why the overlay could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OverlayError {
+    /// The state directory could not be created, read or locked.
+    #[error("state directory {path}: {what}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        what: String,
+    },
+    /// The log is unreadable.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The live-update overlay of one state directory.
+pub struct Overlay {
+    dir: PathBuf,
+    log_id: u64,
+    writer: Mutex<LogWriter>,
+    sequence: AtomicU64,
+    /// Live person records by keyed hash, each with its sequence, in sequence order.
+    persons: DashMap<u64, Vec<(u64, PersonRecord)>>,
+    person_records: AtomicUsize,
+    /// Risk-area changes with their sequences, in sequence order.
+    risk: RwLock<Vec<(u64, Change)>>,
+    /// Held for the overlay's life: one server per state directory.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay")
+            .field("dir", &self.dir)
+            .field("sequence", &self.sequence())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Overlay {
+    /// Opens (creating when needed) the state directory `dir`, takes its lock and replays its
+    /// log. Returns the overlay and what the replay found.
+    pub fn open(dir: &Path, key_fingerprint: u64) -> Result<(Overlay, Replay), OverlayError> {
+        let err = |what: String| OverlayError::StateDir {
+            path: dir.to_path_buf(),
+            what,
+        };
+        let dir = &std::path::absolute(dir).map_err(|e| err(e.to_string()))?;
+        create_private_dir(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(|e| err(format!("cannot open LOCK: {e}")))?;
+        lock.try_lock().map_err(|_| {
+            err("it is in use by another healthcode server (LOCK is held); give each server its own --state-dir".into())
+        })?;
+        let (writer, replay) = LogWriter::open(&dir.join("overlay.log"), key_fingerprint)?;
+        let o = Overlay {
+            dir: dir.to_path_buf(),
+            log_id: writer.log_id(),
+            writer: Mutex::new(writer),
+            sequence: AtomicU64::new(0),
+            persons: DashMap::new(),
+            person_records: AtomicUsize::new(0),
+            risk: RwLock::new(Vec::new()),
+            _lock: lock,
+        };
+        for e in &replay.entries {
+            o.apply(e);
+        }
+        Ok((o, replay))
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's identity.
+    pub fn log_id(&self) -> u64 {
+        self.log_id
+    }
+
+    /// The sequence of the last acknowledged write (0 before the first).
+    pub fn sequence(&self) -> u64 {
+        self.sequence.load(Ordering::Acquire)
+    }
+
+    /// Makes `change` durable, then applies it in memory; returns its sequence. `check` runs under
+    /// the write lock first (so it sees every earlier write) and may refuse the change; `then`
+    /// runs under it last (so what it publishes is in sequence order). Blocking: it waits for the
+    /// fsync.
+    pub fn write(
+        &self,
+        caller: &str,
+        operator: &str,
+        reason: &str,
+        change: Change,
+        check: impl FnOnce(&Change) -> Result<(), String>,
+        then: impl FnOnce(),
+    ) -> Result<u64, WriteError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        check(&change).map_err(WriteError::Refused)?;
+        let entry = Entry {
+            seq: self.sequence() + 1,
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            caller: caller.to_string(),
+            operator: operator.to_string(),
+            reason: reason.to_string(),
+            change,
+        };
+        w.append(&entry).map_err(WriteError::Io)?;
+        self.apply(&entry);
+        then();
+        Ok(entry.seq)
+    }
+
+    fn apply(&self, e: &Entry) {
+        let rec = match e.change {
+            Change::Verification {
+                person,
+                verified_on,
+                scope,
+                ..
+            } => Some((
+                person,
+                PersonRecord::Verification(Verification { verified_on, scope }),
+            )),
+            Change::Registration {
+                person,
+                registered_on,
+                ..
+            } => Some((
+                person,
+                PersonRecord::Registration(Registration { registered_on }),
+            )),
+            _ => None,
+        };
+        match rec {
+            Some((h, r)) => {
+                self.persons.entry(h).or_default().push((e.seq, r));
+                self.person_records.fetch_add(1, Ordering::Release);
+            }
+            None => self
+                .risk
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((e.seq, e.change.clone())),
+        }
+        self.sequence.store(e.seq, Ordering::Release);
+    }
+
+    /// Adds the live records of person `hash` written after sequence `folded` to `out`; true
+    /// when there was any.
+    #[inline]
+    pub fn add_person_records(&self, hash: u64, folded: u64, out: &mut PersonRecords) -> bool {
+        if self.person_records.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let Some(v) = self.persons.get(&hash) else {
+            return false;
+        };
+        let mut any = false;
+        for &(seq, r) in v.iter().filter(|(s, _)| *s > folded) {
+            let _ = seq;
+            r.add_to(out);
+            any = true;
+        }
+        any
+    }
+
+    /// The risk areas in force over an index whose own designations are `base` and which folded
+    /// the log through `folded`.
+    pub fn effective_risk_areas(&self, base: &[RiskArea], folded: u64) -> Vec<RiskArea> {
+        let mut areas = base.to_vec();
+        let risk = self.risk.read().unwrap_or_else(|p| p.into_inner());
+        apply_risk_changes(
+            &mut areas,
+            risk.iter().filter(|(s, _)| *s > folded).map(|(_, c)| c),
+        );
+        areas
+    }
+
+    /// Every live write through the current sequence, for a rebuild to fold.
+    pub fn fold(&self) -> Fold {
+        // Holding the write lock: no write is half-applied while the fold is taken.
+        let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let through = self.sequence();
+        let risk = self
+            .risk
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        let mut persons: Vec<(u64, Vec<PersonRecord>)> = self
+            .persons
+            .iter()
+            .map(|e| (*e.key(), e.value().iter().map(|(_, r)| *r).collect()))
+            .collect();
+        persons.sort_unstable_by_key(|e| e.0);
+        Fold {
+            log_id: self.log_id,
+            through,
+            risk,
+            persons,
+        }
+    }
+}
+
+/// Why a live write was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The change was refused before anything was written.
+    #[error("{0}")]
+    Refused(String),
+    /// Writing or syncing the log failed; nothing was acknowledged.
+    #[error("the write was not made durable: {0}")]
+    Io(String),
+}
+
+/// Creates `dir` (and parents) readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(n: i32) -> Day {
+        Day(19000 + n)
+    }
+    fn area(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+    fn z(a: &str, from: i32, to: Option<i32>) -> RiskArea {
+        RiskArea {
+            area: area(a),
+            level: RiskLevel::High,
+            period: Period {
+                from: d(from),
+                to: to.map(d),
+            },
+        }
+    }
+
+    #[test]
+    fn the_latest_set_wins_and_a_lift_ends_every_designation() {
+        let mut areas = vec![
+            z("110105001", 0, Some(5)),
+            z("110105001", 10, None),
+            z("110106", 0, None),
+        ];
+        let set = Change::SetRiskArea {
+            area: area("110105001"),
+            level: RiskLevel::Medium,
+            period: Period {
+                from: d(20),
+                to: None,
+            },
+        };
+        apply_risk_changes(&mut areas, [&set]);
+        assert_eq!(areas.len(), 2);
+        assert_eq!(areas[1].level, RiskLevel::Medium);
+        let lift = Change::LiftRiskArea {
+            area: area("110106"),
+            to: d(3),
+        };
+        apply_risk_changes(&mut areas, [&lift]);
+        assert_eq!(areas[0], z("110106", 0, Some(3)));
+        let lift = Change::LiftRiskArea {
+            area: area("110105001"),
+            to: d(19),
+        };
+        apply_risk_changes(&mut areas, [&lift]);
+        assert_eq!(
+            areas,
+            vec![z("110106", 0, Some(3))],
+            "a designation that would start after the lift is gone"
+        );
+    }
+
+    #[test]
+    fn writes_survive_a_reopen_and_the_lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, r) = Overlay::open(dir.path(), 5).unwrap();
+        assert!(r.entries.is_empty());
+        assert!(matches!(
+            Overlay::open(dir.path(), 5),
+            Err(OverlayError::StateDir { .. })
+        ));
+        let v = Change::Verification {
+            person: 99,
+            masked: "x".into(),
+            verified_on: d(1),
+            scope: None,
+        };
+        assert_eq!(
+            o.write("ops", "li", "T-1", v.clone(), |_| Ok(()), || ())
+                .unwrap(),
+            1
+        );
+        let refused = o.write("ops", "li", "T-2", v, |_| Err("no".into()), || ());
+        assert!(matches!(refused, Err(WriteError::Refused(_))));
+        assert_eq!(o.sequence(), 1);
+        let mut p = PersonRecords::default();
+        assert!(o.add_person_records(99, 0, &mut p));
+        assert!(!o.add_person_records(99, 1, &mut p), "folded through 1");
+        assert_eq!(p.verifications.len(), 1);
+        drop(o);
+        let (o, r) = Overlay::open(dir.path(), 5).unwrap();
+        assert_eq!((r.entries.len(), o.sequence()), (1, 1));
+        assert_eq!(
+            o.fold().persons,
+            vec![(
+                99,
+                vec![PersonRecord::Verification(Verification {
+                    verified_on: d(1),
+                    scope: None
+                })]
+            )]
+        );
+    }
+}

@@ -24,6 +24,14 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Look one person up on a running server.
     Query(cli::query::QueryArgs),
+    /// Make a running server serve another index file (verified first; the old one keeps
+    /// serving if it is refused).
+    Reload(cli::admin::ReloadArgs),
+    /// Make a running server build a new index from a feed directory and swap it in.
+    Rebuild(cli::admin::RebuildArgs),
+    /// Make a durable live write on a running server (risk areas, verifications,
+    /// registrations).
+    Live(cli::admin::LiveArgs),
     /// Evaluate one person straight from a feed directory (no index, no server).
     Explain(cli::explain::ExplainArgs),
     /// Measure misfires: both policies against the truth of a generated world.
@@ -38,6 +46,9 @@ fn main() -> std::process::ExitCode {
         Command::Build(a) => cli::build::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Query(a) => cli::query::run(a),
+        Command::Reload(a) => cli::admin::reload(a),
+        Command::Rebuild(a) => cli::admin::rebuild(a),
+        Command::Live(a) => cli::admin::live(a),
         Command::Explain(a) => cli::explain::run(a),
         Command::Eval(a) => cli::eval::run(a),
     };

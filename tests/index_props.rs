@@ -43,6 +43,8 @@ fn build(people: &[PersonRecords], areas: &[RiskArea]) -> Index<Vec<u8>> {
         risk_areas: areas,
         regions: RegionTable::bundled(),
         data_as_of: None,
+        hashed: Vec::new(),
+        folded: None,
     };
     let (bytes, stats) = build_bytes(&input, &key()).expect("the build succeeds");
     assert_eq!(stats.persons, people.len() as u64);

@@ -19,6 +19,8 @@ pub struct Demo {
     pub index: PathBuf,
     /// Its tokens file.
     pub tokens: PathBuf,
+    /// Its state directory (live-update log, rebuilt indexes).
+    pub state: PathBuf,
 }
 
 /// The demo directory.
@@ -33,6 +35,7 @@ pub fn ensure(key: &Key, persons: u64) -> anyhow::Result<Demo> {
         feeds: dir.join("feeds"),
         index: dir.join("index.hcx"),
         tokens: dir.join("tokens"),
+        state: dir.join("state"),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if !demo.index.exists() {
@@ -108,11 +111,6 @@ pub fn first_token(path: &Path, role: &str) -> anyhow::Result<String> {
         .find(|f| f.len() == 3 && f[0] == role)
         .map(|f| f[2].to_string())
         .with_context(|| format!("no {role} token in {}", path.display()))
-}
-
-/// The demo's query token, if a demo exists.
-pub fn default_query_token() -> anyhow::Result<String> {
-    first_token(&dir()?.join("tokens"), "query")
 }
 
 /// A kind of answer worth showing.

@@ -1,7 +1,9 @@
 //! One file per subcommand of the `healthcode` binary.
 
+pub mod admin;
 pub mod build;
 pub mod check;
+pub mod client;
 pub mod demo;
 pub mod eval;
 pub mod explain;

@@ -1,66 +1,38 @@
 //! `healthcode query ID`: one lookup against a running server, printed the way a person reads it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use healthcode::proto::{self, health_code_client::HealthCodeClient};
-use tonic::metadata::MetadataValue;
 
-use super::demo;
+use super::client::{ClientArgs, report, request};
 
 /// Arguments of `healthcode query`.
 #[derive(clap::Args)]
 pub struct QueryArgs {
     /// The document number (18-character resident ID).
     id: String,
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    server: String,
     /// Ask as of this day (YYYY-MM-DD) instead of the server's today.
     #[arg(long)]
     as_of: Option<String>,
-    /// Bearer token (default: $HEALTHCODE_TOKEN, else the demo's query token).
-    #[arg(long)]
-    token: Option<String>,
-    /// Read the token from this tokens file (its first query token).
-    #[arg(long)]
-    tokens: Option<PathBuf>,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// Runs `healthcode query`.
 pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let token = match (args.token, &args.tokens) {
-        (Some(t), _) => Some(t),
-        (None, Some(p)) => Some(demo::first_token(p, "query")?),
-        (None, None) => std::env::var("HEALTHCODE_TOKEN")
-            .ok()
-            .or_else(|| demo::default_query_token().ok()),
-    };
-    let server = if args.server.contains("://") {
-        args.server
-    } else {
-        format!("http://{}", args.server)
-    };
+    let token = args.client.token("query")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let resp = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(server.clone())?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {server}"))?;
-        let mut client = HealthCodeClient::new(channel);
-        let mut req = tonic::Request::new(proto::CodeRequest {
-            id_number: args.id.clone(),
-            as_of: args.as_of.clone().unwrap_or_default(),
-        });
-        if let Some(t) = &token {
-            let v: MetadataValue<_> = format!("Bearer {t}")
-                .parse()
-                .context("token is not valid header text")?;
-            req.metadata_mut().insert("authorization", v);
-        }
+        let mut client = HealthCodeClient::new(args.client.connect().await?);
+        let req = request(
+            proto::CodeRequest {
+                id_number: args.id.clone(),
+                as_of: args.as_of.clone().unwrap_or_default(),
+            },
+            token.as_deref(),
+        )?;
         anyhow::Ok(client.get_code(req).await)
     })?;
     match resp {
@@ -69,7 +41,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(s) => {
-            eprintln!("healthcode: {:?}: {}", s.code(), s.message());
+            report(&s);
             Ok(ExitCode::from(1))
         }
     }

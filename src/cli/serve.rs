@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use healthcode::domain::{Day, Policy};
 use healthcode::key::Key;
+use healthcode::overlay::Overlay;
 use healthcode::serve::{self, State, Tokens};
 
 use super::demo;
@@ -28,6 +29,10 @@ pub struct ServeArgs {
     /// Rules policy: precision-aware or city-level.
     #[arg(long, default_value = "precision-aware")]
     policy: Policy,
+    /// State directory: the live-update log, rebuilt indexes and the record of the index last
+    /// swapped in (default: `state` in the healthcode home; with --demo, the demo's own).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// Secret pseudonymisation key (default: `key` in the healthcode home, created on first use).
     #[arg(long)]
     key_file: Option<PathBuf>,
@@ -81,8 +86,50 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "no credentials: pass --tokens FILE (lines `ROLE NAME TOKEN`), or --demo, or --insecure-no-auth on a closed test network"
         ),
     };
+    let state_dir = match (&args.state_dir, &demo) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d.state.clone(),
+        (None, None) => Key::home_dir()?.join("state"),
+    };
+    let (overlay, replay) = Overlay::open(&state_dir, key.fingerprint())?;
+    eprintln!(
+        "healthcode: state directory {}: {} live writes replayed (sequence {}){}",
+        state_dir.display(),
+        replay.entries.len(),
+        overlay.sequence(),
+        if replay.torn_bytes > 0 {
+            format!(
+                ", a torn last record of {} bytes cut off (it was never acknowledged)",
+                replay.torn_bytes
+            )
+        } else {
+            String::new()
+        }
+    );
     let started = std::time::Instant::now();
-    let index = serve::open_index(&index_path, &key)?;
+    let mut index = serve::open_index(&index_path, &key)?;
+    let mut index_path = index_path;
+    // A rebuild or reload since the last start is recorded in the state directory: serve it
+    // when it is newer than --index, so that a restart never goes back silently.
+    if let Some(cur) = serve::state::read_current(&state_dir).filter(|c| *c != index_path) {
+        match serve::open_index(&cur, &key) {
+            Ok(newer) if newer.data_as_of() > index.data_as_of() => {
+                eprintln!(
+                    "healthcode: serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
+                    cur.display(),
+                    newer.data_as_of(),
+                    index_path.display(),
+                    index.data_as_of()
+                );
+                index = newer;
+                index_path = cur;
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "healthcode: WARNING: the index recorded in the state directory is unusable ({e}); serving --index"
+            ),
+        }
+    }
     eprintln!(
         "healthcode: serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
         index_path.display(),
@@ -93,13 +140,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     // The demo data describes its own day, not the calendar's: query it as of its data date.
     let today = today.or_else(|| demo.as_ref().map(|_| index.data_as_of()));
-    let state = Arc::new(State::new(
+    let state = Arc::new(State::with_overlay(
         index,
         index_path.clone(),
         key,
         args.policy,
         today,
-    ));
+        Some(overlay),
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

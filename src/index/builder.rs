@@ -27,6 +27,10 @@ pub struct BuildInput<'a> {
     pub regions: &'a RegionTable,
     /// The data date; `None` = the latest day observed in the records.
     pub data_as_of: Option<Day>,
+    /// Persons known only by their keyed hash (live records of people absent from the feeds).
+    pub hashed: Vec<(u64, &'a PersonRecords)>,
+    /// The live-update log folded into this index: (log id, last sequence folded).
+    pub folded: Option<(u64, u64)>,
 }
 
 /// Figures of a finished build.
@@ -127,18 +131,21 @@ fn observed_days(p: &PersonRecords, mut f: impl FnMut(Day, bool)) {
 /// Builds the bytes of an index file.
 pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
     // Persons in keyed-hash order: position = person id.
-    let mut people: Vec<(u64, IdNumber, &PersonRecords)> = input
+    let mut people: Vec<(u64, Option<IdNumber>, &PersonRecords)> = input
         .people
         .iter()
-        .map(|&(id, p)| (key.hash_id(id), id, p))
+        .map(|&(id, p)| (key.hash_id(id), Some(id), p))
+        .chain(input.hashed.iter().map(|&(h, p)| (h, None, p)))
         .collect();
     people.sort_unstable_by_key(|e| (e.0, e.1));
     for w in people.windows(2) {
         if w[0].0 == w[1].0 {
-            return Err(if w[0].1 == w[1].1 {
-                BuildError::DuplicatePerson(w[0].1.masked())
-            } else {
-                BuildError::HashCollision(w[0].1.masked(), w[1].1.masked())
+            let name = |e: &(u64, Option<IdNumber>, &PersonRecords)| {
+                e.1.map_or_else(|| format!("keyed hash {:016x}", e.0), |id| id.masked())
+            };
+            return Err(match (w[0].1, w[1].1) {
+                (Some(a), Some(b)) if a != b => BuildError::HashCollision(a.masked(), b.masked()),
+                _ => BuildError::DuplicatePerson(name(&w[0])),
             });
         }
     }
@@ -258,6 +265,9 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     let mut meta = Vec::new();
     put_u32(&mut meta, bucket_bits);
     put_u32(&mut meta, 0);
+    let (log_id, folded_through) = input.folded.unwrap_or((0, 0));
+    put_u64(&mut meta, log_id);
+    put_u64(&mut meta, folded_through);
 
     let mut keys = Vec::with_capacity(n * 8);
     for (h, _, _) in &people {

@@ -6,7 +6,7 @@ pub const MAGIC: [u8; 8] = *b"\x89HCIDX\r\n";
 /// Last 8 bytes of every index file.
 pub const END_MAGIC: [u8; 8] = *b"HCIDXEND";
 /// The format this code writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The oldest format this code reads.
 pub const OLDEST_READABLE: u16 = 1;
 /// Header size in bytes.

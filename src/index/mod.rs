@@ -124,6 +124,8 @@ mod tests {
             risk_areas: &risk,
             regions: RegionTable::bundled(),
             data_as_of: None,
+            hashed: Vec::new(),
+            folded: None,
         };
         build_bytes(&input, key).unwrap().0
     }

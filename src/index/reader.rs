@@ -83,6 +83,8 @@ pub struct Index<B: AsRef<[u8]>> {
     /// Padded code → dictionary index (small; materialised at open).
     region_index: HashMap<u64, u32>,
     risk_areas: RiskAreaSet,
+    /// (live-update log id, last sequence folded); (0, 0) when none was.
+    folded: (u64, u64),
 }
 
 impl<B: AsRef<[u8]>> std::fmt::Debug for Index<B> {
@@ -200,6 +202,7 @@ impl<B: AsRef<[u8]>> Index<B> {
             region_count: 0,
             region_index: HashMap::new(),
             risk_areas: RiskAreaSet::default(),
+            folded: (0, 0),
             bytes,
         };
         idx.check_layout()?;
@@ -218,13 +221,17 @@ impl<B: AsRef<[u8]>> Index<B> {
     fn check_layout(&mut self) -> Result<(), IndexError> {
         let n = self.persons as usize;
         let meta = self.section(SectionId::Meta);
-        if meta.len() < 8 {
-            return Err(corrupted("meta", "too short"));
-        }
+        // Format 1 had 8 bytes of meta; format 2 adds the folded live-update log.
+        let folded = match meta.len() {
+            8 => (0, 0),
+            24 => (get_u64(meta, 8), get_u64(meta, 16)),
+            n => return Err(corrupted("meta", format!("{n} bytes, expected 8 or 24"))),
+        };
         let bits = get_u32(meta, 0);
         if bits > 32 {
             return Err(corrupted("meta", format!("bucket bits {bits}")));
         }
+        self.folded = folded;
         if self.section(SectionId::Keys).len() != n * 8 {
             return Err(corrupted("keys", "length is not 8 bytes a person"));
         }
@@ -392,6 +399,11 @@ impl<B: AsRef<[u8]>> Index<B> {
             }
         }
         Ok(())
+    }
+
+    /// The live-update log this index folded: (log id, last sequence folded), or (0, 0).
+    pub fn folded(&self) -> (u64, u64) {
+        self.folded
     }
 
     /// Number of persons.

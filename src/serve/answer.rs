@@ -1,12 +1,13 @@
-//! Answers one code query against a snapshot: parse, look up, decode, apply the rules, and shape
-//! the `CodeResponse` (region names from the index's dictionary).
+//! Answers one code query against a snapshot: parse, look up, decode, add the person's live
+//! records, apply the rules with the risk areas in force, and shape the `CodeResponse` (region
+//! names from the index's dictionary).
 
 use std::cell::RefCell;
 
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason};
+use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason, evaluate};
 use crate::proto;
 
 thread_local! {
@@ -41,12 +42,26 @@ pub fn code_for(
     day: Day,
 ) -> Result<(Code, bool), Invalid> {
     let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
+    let hash = state.key.hash_id(id);
     SCRATCH.with(|s| {
-        // The snapshot was fully verified before it was served, so a record always decodes.
-        Ok(snap
-            .index
-            .code(&state.key, id, day, state.policy, &mut s.borrow_mut())
-            .expect("a verified index decodes every record"))
+        let p = &mut *s.borrow_mut();
+        let pid = snap.index.lookup_hash(hash);
+        match pid {
+            // The snapshot was fully verified before it was served, so a record always decodes.
+            Some(pid) => snap
+                .index
+                .person(pid, p)
+                .expect("a verified index decodes every record"),
+            None => p.clear(),
+        }
+        let live = state
+            .overlay
+            .as_ref()
+            .is_some_and(|o| o.add_person_records(hash, snap.folded, p));
+        if pid.is_none() && !live {
+            return Ok((Code::green(), false));
+        }
+        Ok((evaluate(p, &snap.risk_areas, day, state.policy), true))
     })
 }
 

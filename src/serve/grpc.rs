@@ -1,6 +1,5 @@
 //! The gRPC services of DOMAIN.md §5 over the shared state: `HealthCode` (single, batch,
-//! stream) and `Admin` (info and affected counts now; live writes and swaps are refused with
-//! `UNIMPLEMENTED` until they exist).
+//! stream) and `Admin` (live writes, reload, the rebuild trigger, affected counts and info).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,10 +7,17 @@ use std::sync::Arc;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use std::path::PathBuf;
+
 use super::answer::{answer, code_for, query_day, response};
-use super::state::State;
-use crate::domain::{Day, RegionCode};
+use super::auth::Caller;
+use super::rebuild::{RebuildEvent, RebuildRefused};
+use super::state::{LiveError, LoadError, Snapshot, State};
+use crate::domain::{Day, IdNumber, Period, RegionCode, RiskLevel};
+use crate::overlay::log::MAX_TEXT;
+use crate::overlay::{Change, WriteError};
 use crate::proto::{self, admin_server::Admin, health_code_server::HealthCode};
+use crate::regions::RegionTable;
 
 /// Most ids one `GetCodes` call may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -108,64 +114,339 @@ pub struct AdminService {
     pub state: Arc<State>,
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what} is not available in this release of healthcode"
-    ))
-}
-
 fn parse_region(field: &str, s: &str) -> Result<RegionCode, Status> {
-    RegionCode::parse(s).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+    RegionCode::parse(s.trim()).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
 }
 
 fn parse_day(field: &str, s: &str) -> Result<Day, Status> {
-    Day::parse(s).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+    Day::parse(s.trim()).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// A day field that defaults to the server's today when empty.
+fn day_or_today(state: &State, field: &str, s: &str) -> Result<Day, Status> {
+    if s.trim().is_empty() {
+        Ok(state.today())
+    } else {
+        parse_day(field, s)
+    }
+}
+
+/// A region that the bundled table or the serving index knows.
+fn known_region(state: &State, field: &str, s: &str) -> Result<RegionCode, Status> {
+    let r = parse_region(field, s)?;
+    if RegionTable::bundled().contains(r) || !state.current().index.region_name(r).is_empty() {
+        Ok(r)
+    } else {
+        Err(Status::invalid_argument(format!(
+            "{field}: unknown region code {s:?}"
+        )))
+    }
+}
+
+fn text(field: &str, s: String) -> Result<String, Status> {
+    if s.len() > MAX_TEXT {
+        return Err(Status::invalid_argument(format!(
+            "{field}: {} bytes; at most {MAX_TEXT}",
+            s.len()
+        )));
+    }
+    Ok(s)
+}
+
+fn caller<T>(req: &Request<T>) -> String {
+    req.extensions()
+        .get::<Caller>()
+        .map_or_else(|| "anonymous".to_string(), |c| c.name.clone())
+}
+
+fn person(state: &State, id_number: &str) -> Result<(u64, String), Status> {
+    let id = IdNumber::parse(id_number.trim())
+        .map_err(|e| Status::invalid_argument(format!("id_number: {e}")))?;
+    Ok((state.key.hash_id(id), id.masked()))
+}
+
+impl AdminService {
+    /// Makes a change durable on a blocking thread (the fsync) and acknowledges its sequence.
+    async fn write(
+        &self,
+        caller: String,
+        operator: String,
+        reason: String,
+        change: Change,
+        check: impl FnOnce(&Change, &Snapshot) -> Result<(), String> + Send + 'static,
+    ) -> Result<u64, Status> {
+        let state = self.state.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            state.write(&caller, &operator, &reason, change, check)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the write task failed: {e}")))?;
+        res.map_err(|e| match e {
+            LiveError::NoStateDir => Status::failed_precondition(e.to_string()),
+            LiveError::Write(WriteError::Refused(why)) => Status::failed_precondition(why),
+            LiveError::Write(WriteError::Io(_)) => Status::unavailable(e.to_string()),
+        })
+    }
+}
+
+impl AdminService {
+    /// Makes a change that needs no check durable and acknowledges it.
+    async fn ack(
+        &self,
+        caller: String,
+        operator: String,
+        reason: String,
+        change: Change,
+    ) -> Result<Response<proto::WriteAck>, Status> {
+        let sequence = self
+            .write(caller, operator, reason, change, |_, _| Ok(()))
+            .await?;
+        Ok(Response::new(proto::WriteAck {
+            sequence,
+            ..Default::default()
+        }))
+    }
+}
+
+/// The wire stage of a rebuild event.
+fn progress(e: RebuildEvent) -> Result<proto::RebuildProgress, Status> {
+    let p = |stage: &str, done, total, message: String| proto::RebuildProgress {
+        stage: stage.to_string(),
+        done,
+        total,
+        message,
+        generation: 0,
+    };
+    Ok(match e {
+        RebuildEvent::Started { out, folded } => p(
+            "started",
+            0,
+            0,
+            format!(
+                "building {} (folding live writes through sequence {folded})",
+                out.display()
+            ),
+        ),
+        RebuildEvent::Stage { stage, n, of } => {
+            p(stage.name(), n, of, stage.describe().to_string())
+        }
+        RebuildEvent::Built {
+            persons,
+            rows,
+            rejected,
+            rejects,
+            seconds,
+        } => p(
+            "built",
+            persons,
+            persons,
+            format!(
+                "{persons} persons from {rows} feed rows ({rejected} rejected, listed in {}) in {seconds:.1} s",
+                rejects.display()
+            ),
+        ),
+        RebuildEvent::Swapped { generation } => proto::RebuildProgress {
+            generation,
+            ..p(
+                "swapped",
+                1,
+                1,
+                format!("generation {generation} is serving"),
+            )
+        },
+        RebuildEvent::Failed(why) => {
+            return Err(Status::failed_precondition(format!(
+                "rebuild failed, the previous index keeps serving: {why}"
+            )));
+        }
+    })
 }
 
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn set_risk_area(
         &self,
-        _: Request<proto::SetRiskAreaRequest>,
+        req: Request<proto::SetRiskAreaRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
-        Err(not_yet("SetRiskArea (live updates)"))
+        let who = caller(&req);
+        let r = req.into_inner();
+        let area = known_region(&self.state, "area", &r.area)?;
+        let level = match proto::RiskLevel::try_from(r.level) {
+            Ok(proto::RiskLevel::Medium) => RiskLevel::Medium,
+            Ok(proto::RiskLevel::High) => RiskLevel::High,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "level: RISK_LEVEL_MEDIUM or RISK_LEVEL_HIGH is required",
+                ));
+            }
+        };
+        let from = day_or_today(&self.state, "from", &r.from)?;
+        let to = if r.to.trim().is_empty() {
+            None
+        } else {
+            Some(parse_day("to", &r.to)?)
+        };
+        if let Some(to) = to
+            && to < from
+        {
+            return Err(Status::invalid_argument(format!(
+                "to {to} is before from {from}"
+            )));
+        }
+        let change = Change::SetRiskArea {
+            area,
+            level,
+            period: Period { from, to },
+        };
+        let sequence = self
+            .write(
+                who,
+                text("operator", r.operator)?,
+                text("reason", r.reason)?,
+                change,
+                |_, _| Ok(()),
+            )
+            .await?;
+        let until = to.unwrap_or_else(|| self.state.today()).max(from);
+        let (definite, possible) = self.state.current().index.affected(area, from, until);
+        Ok(Response::new(proto::WriteAck {
+            sequence,
+            affected_definite: definite.len(),
+            affected_possible: possible.len(),
+        }))
     }
 
     async fn lift_risk_area(
         &self,
-        _: Request<proto::LiftRiskAreaRequest>,
+        req: Request<proto::LiftRiskAreaRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
-        Err(not_yet("LiftRiskArea (live updates)"))
+        let who = caller(&req);
+        let r = req.into_inner();
+        let area = parse_region("area", &r.area)?;
+        let to = day_or_today(&self.state, "to", &r.to)?;
+        let sequence = self
+            .write(
+                who,
+                text("operator", r.operator)?,
+                text("reason", r.reason)?,
+                Change::LiftRiskArea { area, to },
+                move |_, snap| {
+                    if snap.risk_areas.areas().iter().any(|z| z.area == area) {
+                        Ok(())
+                    } else {
+                        Err(format!("area {area} has no risk designation to lift"))
+                    }
+                },
+            )
+            .await?;
+        Ok(Response::new(proto::WriteAck {
+            sequence,
+            ..Default::default()
+        }))
     }
 
     async fn record_verification(
         &self,
-        _: Request<proto::RecordVerificationRequest>,
+        req: Request<proto::RecordVerificationRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
-        Err(not_yet("RecordVerification (live updates)"))
+        let who = caller(&req);
+        let r = req.into_inner();
+        let (person, masked) = person(&self.state, &r.id_number)?;
+        let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
+        let scope = if r.scope.trim().is_empty() {
+            None
+        } else {
+            Some(known_region(&self.state, "scope", &r.scope)?)
+        };
+        let change = Change::Verification {
+            person,
+            masked,
+            verified_on,
+            scope,
+        };
+        self.ack(
+            who,
+            text("operator", r.operator)?,
+            text("ticket", r.ticket)?,
+            change,
+        )
+        .await
     }
 
     async fn record_registration(
         &self,
-        _: Request<proto::RecordRegistrationRequest>,
+        req: Request<proto::RecordRegistrationRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
-        Err(not_yet("RecordRegistration (live updates)"))
+        let who = caller(&req);
+        let r = req.into_inner();
+        let (person, masked) = person(&self.state, &r.id_number)?;
+        let registered_on = day_or_today(&self.state, "registered_on", &r.registered_on)?;
+        let change = Change::Registration {
+            person,
+            masked,
+            registered_on,
+            community: text("community", r.community)?,
+        };
+        self.ack(
+            who,
+            text("operator", r.operator)?,
+            text("reason", r.reason)?,
+            change,
+        )
+        .await
     }
 
     async fn reload(
         &self,
-        _: Request<proto::ReloadRequest>,
+        req: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
-        Err(not_yet("Reload (hot swap)"))
+        let r = req.into_inner();
+        if r.path.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "path: the index file to serve is required",
+            ));
+        }
+        let state = self.state.clone();
+        let path = PathBuf::from(r.path);
+        let res = tokio::task::spawn_blocking(move || state.reload(&path, r.force))
+            .await
+            .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
+        match res {
+            Ok(generation) => Ok(Response::new(proto::ReloadResponse { generation })),
+            Err(e @ LoadError::Io { .. }) => Err(Status::not_found(format!(
+                "{e}; the previous index keeps serving"
+            ))),
+            Err(e) => Err(Status::failed_precondition(format!(
+                "{e}; the previous index keeps serving"
+            ))),
+        }
     }
 
     type RebuildStream = Pin<Box<dyn Stream<Item = Result<proto::RebuildProgress, Status>> + Send>>;
 
     async fn rebuild(
         &self,
-        _: Request<proto::RebuildRequest>,
+        req: Request<proto::RebuildRequest>,
     ) -> Result<Response<Self::RebuildStream>, Status> {
-        Err(not_yet("Rebuild (the rebuild trigger)"))
+        let r = req.into_inner();
+        if r.feeds.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "feeds: the feed directory is required",
+            ));
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.state
+            .start_rebuild(PathBuf::from(r.feeds), r.force, move |e| {
+                // A caller that hung up does not stop the rebuild.
+                let _ = tx.send(progress(e));
+            })
+            .map_err(|e| match e {
+                RebuildRefused::Busy => Status::already_exists(e.to_string()),
+                RebuildRefused::NoStateDir => Status::failed_precondition(e.to_string()),
+            })?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
     }
 
     async fn affected_count(
@@ -203,7 +484,7 @@ impl Admin for AdminService {
             persons: u64::from(snap.index.persons()),
             data_as_of: snap.index.data_as_of().to_string(),
             policy: self.state.policy.as_str().to_string(),
-            overlay_sequence: 0,
+            overlay_sequence: self.state.overlay_sequence(),
         }))
     }
 }

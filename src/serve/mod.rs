@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod auth;
 pub mod grpc;
+pub mod rebuild;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -1,25 +1,35 @@
 //! What the server serves: an immutable snapshot (a memory-mapped, verified index stamped with a
-//! generation) behind an atomic pointer, so each request holds one snapshot for its whole life.
+//! generation, plus the risk areas in force over it) behind an atomic pointer, so each request
+//! holds one snapshot for its whole life; and the swaps and live writes that replace it.
+//!
+//! Invariant: a snapshot is replaced only under `swap`, always by a complete one (index, risk
+//! areas and the log sequence it folded agree), so a query never sees a mix of two indexes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use memmap2::Mmap;
 
-use crate::domain::{Day, Policy};
+use crate::domain::{Day, Policy, RiskAreaSet};
 use crate::index::{Index, IndexError};
 use crate::key::Key;
+use crate::overlay::{Change, Overlay, WriteError};
 
-/// One served index.
+/// One served index with the risk areas in force over it.
 pub struct Snapshot {
-    /// The index over its memory map.
-    pub index: Index<Mmap>,
-    /// Bumped by every swap; 1 for the first index served.
+    /// The index over its memory map (shared by snapshots that differ only in live risk areas).
+    pub index: Arc<Index<Mmap>>,
+    /// Bumped by every swap; 1 for the first index served. Live writes keep it.
     pub generation: u64,
     /// The file it was mapped from.
     pub path: PathBuf,
+    /// The index's designations with the live changes after `folded` applied.
+    pub risk_areas: RiskAreaSet,
+    /// The live-update sequence folded into the index (writes up to it are in the index).
+    pub folded: u64,
 }
 
 /// Why an index file could not be served.
@@ -42,9 +52,18 @@ pub enum LoadError {
         /// What is wrong.
         source: IndexError,
     },
+    /// The file is valid but must not replace the index being served.
+    #[error("index {path}: {why}")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
-/// Maps, opens and fully verifies an index file, then asks the kernel to read it ahead.
+/// Maps, opens and fully verifies an index file, asking the kernel to read it ahead; the full
+/// verification reads every byte, so the file is warm in the page cache when it is served.
 pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
@@ -78,10 +97,27 @@ pub struct State {
     pub policy: Policy,
     /// A fixed query day (`--today`); `None` = today in Beijing.
     pub today: Option<Day>,
+    /// Live updates and their log; `None` when the server has no state directory.
+    pub overlay: Option<Overlay>,
+    /// Serialises snapshot replacements.
+    swap: Mutex<()>,
+    /// Set while a rebuild runs.
+    pub(crate) rebuilding: AtomicBool,
+}
+
+/// Why a live write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The server was started without a state directory.
+    #[error("this server has no state directory (--state-dir), so it cannot make writes durable")]
+    NoStateDir,
+    /// The write was refused or not made durable.
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 impl State {
-    /// State serving `index` as generation 1.
+    /// State serving `index` as generation 1, without live updates.
     pub fn new(
         index: Index<Mmap>,
         path: PathBuf,
@@ -89,16 +125,123 @@ impl State {
         policy: Policy,
         today: Option<Day>,
     ) -> State {
-        State {
-            snapshot: ArcSwap::from_pointee(Snapshot {
-                index,
-                generation: 1,
-                path,
-            }),
+        State::with_overlay(index, path, key, policy, today, None)
+            .expect("an index without an overlay is always servable")
+    }
+
+    /// State serving `index` as generation 1 with the live updates of `overlay` on top.
+    pub fn with_overlay(
+        index: Index<Mmap>,
+        path: PathBuf,
+        key: Key,
+        policy: Policy,
+        today: Option<Day>,
+        overlay: Option<Overlay>,
+    ) -> Result<State, LoadError> {
+        let first = snapshot(overlay.as_ref(), Arc::new(index), path, 1)?;
+        Ok(State {
+            snapshot: ArcSwap::from_pointee(first),
             key,
             policy,
             today,
+            overlay,
+            swap: Mutex::new(()),
+            rebuilding: AtomicBool::new(false),
+        })
+    }
+
+    /// Serves `index` (already opened and verified) from the next query on, as a new
+    /// generation. An index with an older data date than the one serving is refused unless
+    /// `force`. Returns the new generation.
+    pub fn install(
+        &self,
+        index: Index<Mmap>,
+        path: PathBuf,
+        force: bool,
+    ) -> Result<u64, LoadError> {
+        let _g = self.swap.lock().unwrap_or_else(|p| p.into_inner());
+        let cur = self.snapshot.load();
+        if !force && index.data_as_of() < cur.index.data_as_of() {
+            return Err(LoadError::Refused {
+                path,
+                why: format!(
+                    "its data date {} is older than the serving index's {} (generation {}); force it to go back",
+                    index.data_as_of(),
+                    cur.index.data_as_of(),
+                    cur.generation
+                ),
+            });
         }
+        let next = snapshot(
+            self.overlay.as_ref(),
+            Arc::new(index),
+            path,
+            cur.generation + 1,
+        )?;
+        let generation = next.generation;
+        let pointer = next.path.clone();
+        self.snapshot.store(Arc::new(next));
+        if let Some(o) = &self.overlay {
+            // Best effort: a restart that cannot read it serves the --index file instead.
+            if let Err(e) = write_current(o.dir(), &pointer) {
+                eprintln!(
+                    "healthcode: WARNING: could not record the serving index in {}: {e}",
+                    o.dir().display()
+                );
+            }
+        }
+        Ok(generation)
+    }
+
+    /// Opens, verifies and installs the index file at `path` (blocking).
+    pub fn reload(&self, path: &Path, force: bool) -> Result<u64, LoadError> {
+        let index = open_index(path, &self.key)?;
+        self.install(index, path.to_path_buf(), force)
+    }
+
+    /// Makes a live change durable and applies it; returns its sequence (blocking: it waits for
+    /// the fsync). `check` may refuse the change after every earlier write was applied.
+    pub fn write(
+        &self,
+        caller: &str,
+        operator: &str,
+        reason: &str,
+        change: Change,
+        check: impl FnOnce(&Change, &Snapshot) -> Result<(), String>,
+    ) -> Result<u64, LiveError> {
+        let overlay = self.overlay.as_ref().ok_or(LiveError::NoStateDir)?;
+        let risk = change.is_risk();
+        Ok(overlay.write(
+            caller,
+            operator,
+            reason,
+            change,
+            |c| check(c, &self.snapshot.load()),
+            || {
+                if risk {
+                    self.refresh_risk_areas();
+                }
+            },
+        )?)
+    }
+
+    /// Replaces the snapshot by one with the same index and the risk areas now in force.
+    fn refresh_risk_areas(&self) {
+        let _g = self.swap.lock().unwrap_or_else(|p| p.into_inner());
+        let cur = self.snapshot.load_full();
+        let next = snapshot(
+            self.overlay.as_ref(),
+            cur.index.clone(),
+            cur.path.clone(),
+            cur.generation,
+        )
+        .expect("the serving index was accepted with this overlay");
+        self.snapshot.store(Arc::new(next));
+    }
+
+    /// The overlay's sequence (0 without one).
+    pub fn overlay_sequence(&self) -> u64 {
+        self.overlay.as_ref().map_or(0, Overlay::sequence)
     }
 
     /// The snapshot for one request.
@@ -110,4 +253,60 @@ impl State {
     pub fn today(&self) -> Day {
         self.today.unwrap_or_else(Day::today_beijing)
     }
+}
+
+/// A snapshot of `index` with the overlay's risk changes after the index's folded sequence.
+fn snapshot(
+    overlay: Option<&Overlay>,
+    index: Arc<Index<Mmap>>,
+    path: PathBuf,
+    generation: u64,
+) -> Result<Snapshot, LoadError> {
+    let (log_id, through) = index.folded();
+    let folded = match overlay {
+        Some(o) if log_id == o.log_id() => {
+            if through > o.sequence() {
+                return Err(LoadError::Refused {
+                    path,
+                    why: format!(
+                        "it folds live writes through sequence {through}, but the log in {} ends at {}: the state directory was rolled back; restore it",
+                        o.dir().display(),
+                        o.sequence()
+                    ),
+                });
+            }
+            through
+        }
+        // Built from the feeds alone, or folding another log: every live write applies on top.
+        _ => 0,
+    };
+    let risk_areas = match overlay {
+        Some(o) => RiskAreaSet::new(o.effective_risk_areas(index.risk_areas().areas(), folded)),
+        None => index.risk_areas().clone(),
+    };
+    Ok(Snapshot {
+        index,
+        generation,
+        path,
+        risk_areas,
+        folded,
+    })
+}
+
+/// The file in a state directory naming the index last swapped in.
+pub const CURRENT_FILE: &str = "CURRENT";
+
+/// Records `index` as the one serving, atomically.
+fn write_current(state_dir: &Path, index: &Path) -> std::io::Result<()> {
+    let abs = std::path::absolute(index)?;
+    let text = format!("{}\n", abs.display());
+    crate::index::write_atomic(&state_dir.join(CURRENT_FILE), text.as_bytes())
+        .map_err(std::io::Error::other)
+}
+
+/// The index a state directory last served, if it names one that still exists.
+pub fn read_current(state_dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(state_dir.join(CURRENT_FILE)).ok()?;
+    let p = PathBuf::from(text.trim_end_matches('\n'));
+    p.exists().then_some(p)
 }

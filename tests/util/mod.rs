@@ -56,6 +56,8 @@ pub fn write_index(
         risk_areas: areas,
         regions: RegionTable::bundled(),
         data_as_of,
+        hashed: Vec::new(),
+        folded: None,
     };
     let (bytes, _) = build_bytes(&input, &key()).expect("the test index builds");
     let path = dir.join("index.hci");
@@ -94,6 +96,36 @@ impl Server {
     pub async fn start(path: &Path, policy: Policy, today: Option<Day>, tokens: Tokens) -> Server {
         let index = serve::open_index(path, &key()).expect("the test index opens and verifies");
         let state = Arc::new(State::new(index, path.to_path_buf(), key(), policy, today));
+        Server::serve(state, tokens).await
+    }
+
+    /// Serves the index at `path` with live updates kept in `state_dir`; returns the server and
+    /// its state.
+    pub async fn start_live(
+        path: &Path,
+        state_dir: &Path,
+        policy: Policy,
+        today: Option<Day>,
+    ) -> (Server, Arc<State>) {
+        let index = serve::open_index(path, &key()).expect("the test index opens and verifies");
+        let (overlay, _) = healthcode::overlay::Overlay::open(state_dir, key().fingerprint())
+            .expect("the state directory opens");
+        let state = Arc::new(
+            State::with_overlay(
+                index,
+                path.to_path_buf(),
+                key(),
+                policy,
+                today,
+                Some(overlay),
+            )
+            .expect("the index is servable with this state"),
+        );
+        (Server::serve(state.clone(), tokens()).await, state)
+    }
+
+    /// Serves `state` on a free port of 127.0.0.1.
+    pub async fn serve(state: Arc<State>, tokens: Tokens) -> Server {
         let (listener, addr) = serve::bind("127.0.0.1:0".parse().expect("an address"))
             .await
             .expect("binding 127.0.0.1:0");

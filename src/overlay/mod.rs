@@ -321,8 +321,7 @@ impl Overlay {
             return false;
         };
         let mut any = false;
-        for &(seq, r) in v.iter().filter(|(s, _)| *s > folded) {
-            let _ = seq;
+        for (_, r) in v.iter().filter(|(s, _)| *s > folded) {
             r.add_to(out);
             any = true;
         }

@@ -134,7 +134,9 @@ fn day_or_today(state: &State, field: &str, s: &str) -> Result<Day, Status> {
 /// A region that the bundled table or the serving index knows.
 fn known_region(state: &State, field: &str, s: &str) -> Result<RegionCode, Status> {
     let r = parse_region(field, s)?;
-    if RegionTable::bundled().contains(r) || !state.current().index.region_name(r).is_empty() {
+    // The index's dictionary first: the national table (tens of MB of heap) is loaded only for
+    // a region no record of the index names.
+    if !state.current().index.region_name(r).is_empty() || RegionTable::bundled().contains(r) {
         Ok(r)
     } else {
         Err(Status::invalid_argument(format!(

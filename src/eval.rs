@@ -1,6 +1,6 @@
 //! Measures the misfire of DOMAIN.md §1: every person of a truth file (where each person's stays
 //! really were, at street precision) is evaluated under both policies through the index and the
-//! rules — [`Index::code`], the very path a server query takes — and the answers are compared
+//! rules — [`Index::code`], the server's query path ([`Index::code_of`]) without live writes — and the answers are compared
 //! with the truth.
 //!
 //! For the query day D and its window D-13 … D, per policy:

@@ -156,6 +156,18 @@ fn answers_of(index: &Path, ids: &[String]) -> HashMap<String, Seen> {
         .collect()
 }
 
+/// The server's answer for one document number.
+async fn get_code(codes: &mut CodeClient, id: &str) -> proto::CodeResponse {
+    codes
+        .get_code(proto::CodeRequest {
+            id_number: id.to_string(),
+            as_of: String::new(),
+        })
+        .await
+        .expect("a valid id is answered")
+        .into_inner()
+}
+
 /// Asks the server to serve the index at `path`; its new generation or why not.
 async fn reload(admin: &mut OpsClient, path: &Path, force: bool) -> Result<u64, tonic::Status> {
     admin
@@ -358,14 +370,7 @@ async fn corrupt_truncated_foreign_or_older_indexes_are_refused_and_the_old_one_
     let server = Server::start(&a, Policy::PrecisionAware, Some(today()), tokens()).await;
     let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
     let mut codes = server.codes(Some(QUERY_TOKEN)).await;
-    let before = codes
-        .get_code(proto::CodeRequest {
-            id_number: id.clone(),
-            as_of: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let before = get_code(&mut codes, &id).await;
 
     let bytes = std::fs::read(&a).unwrap();
     let mut bad: Vec<(String, Vec<u8>)> = Vec::new();
@@ -443,14 +448,7 @@ async fn corrupt_truncated_foreign_or_older_indexes_are_refused_and_the_old_one_
         .unwrap()
         .into_inner();
     assert_eq!(info.generation, 1, "nothing was swapped");
-    let after = codes
-        .get_code(proto::CodeRequest {
-            id_number: id.clone(),
-            as_of: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let after = get_code(&mut codes, &id).await;
     assert_eq!(after, before, "the old index answers as before");
 
     let g = reload(&mut admin, &older, true).await.expect("forced");

@@ -102,7 +102,7 @@ pub fn rebuild(args: RebuildArgs) -> anyhow::Result<ExitCode> {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(p) => {
-                    if p.total > 0 && p.stage != "built" && p.stage != "swapped" {
+                    if p.total > 0 {
                         eprintln!("healthcode: [{}/{}] {}", p.done, p.total, p.message);
                     } else {
                         eprintln!("healthcode: {}", p.message);

@@ -492,10 +492,8 @@ impl<B: AsRef<[u8]>> Index<B> {
 
     /// The rules' answer for document number `id` on `day` under `policy`, and whether the
     /// person is known: look up, decode into `scratch` (reused), evaluate against the index's
-    /// risk areas. A number with no record answers green with `known = false`.
-    ///
-    /// This is the one path from a document number to a code: the server's queries and
-    /// `healthcode eval` both go through it.
+    /// risk areas. A number with no record answers green with `known = false`. `eval` uses it;
+    /// the server calls [`Index::code_of`] with its live risk areas and records.
     pub fn code(
         &self,
         key: &Key,
@@ -504,11 +502,38 @@ impl<B: AsRef<[u8]>> Index<B> {
         policy: Policy,
         scratch: &mut PersonRecords,
     ) -> Result<(Code, bool), RecordError> {
-        let Some(pid) = self.lookup(key, id) else {
+        self.code_of(
+            key.hash_id(id),
+            day,
+            policy,
+            &self.risk_areas,
+            scratch,
+            |_| false,
+        )
+    }
+
+    /// The rules' answer for the person with keyed hash `hash` on `day` against `areas`, and
+    /// whether the person is known: decodes their record (if any) into `scratch`, lets `live` add
+    /// records of their own (it says whether it added any), and evaluates. The one path every
+    /// answer takes, from the server and from `eval`.
+    pub fn code_of(
+        &self,
+        hash: u64,
+        day: Day,
+        policy: Policy,
+        areas: &RiskAreaSet,
+        scratch: &mut PersonRecords,
+        live: impl FnOnce(&mut PersonRecords) -> bool,
+    ) -> Result<(Code, bool), RecordError> {
+        let pid = self.lookup_hash(hash);
+        match pid {
+            Some(pid) => self.person(pid, scratch)?,
+            None => scratch.clear(),
+        }
+        if !live(scratch) && pid.is_none() {
             return Ok((Code::green(), false));
-        };
-        self.person(pid, scratch)?;
-        Ok((evaluate(scratch, &self.risk_areas, day, policy), true))
+        }
+        Ok((evaluate(scratch, areas, day, policy), true))
     }
 
     /// The name of a region the index knows, or "".

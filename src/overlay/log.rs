@@ -300,8 +300,14 @@ fn record_checksum(len: u32, payload: &[u8]) -> u64 {
     h.digest()
 }
 
+/// Appends a text field, cut to at most [`MAX_TEXT`] bytes on a character boundary (requests are
+/// checked against that limit; this only bounds names from elsewhere, such as token names).
 fn put_text(out: &mut Vec<u8>, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(MAX_TEXT)];
+    let mut n = s.len().min(MAX_TEXT);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    let b = &s.as_bytes()[..n];
     put_u16(out, b.len() as u16);
     out.extend_from_slice(b);
 }
@@ -534,6 +540,20 @@ mod tests {
         assert_eq!(r.torn_bytes, 0);
         assert_eq!(r.entries, (1..=9).map(entry).collect::<Vec<_>>());
         assert_ne!(w.log_id(), 0);
+    }
+
+    #[test]
+    fn an_overlong_text_is_cut_on_a_character_boundary_and_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overlay.log");
+        let (mut w, _) = LogWriter::open(&path, 7).unwrap();
+        let mut e = entry(1);
+        e.caller = "运维".repeat(400); // 2,400 bytes of 3-byte characters
+        w.append(&e).unwrap();
+        let (_, r) = LogWriter::open(&path, 7).unwrap();
+        assert_eq!(r.entries.len(), 1);
+        assert_eq!(r.entries[0].caller.len(), 1023);
+        assert!(e.caller.starts_with(&r.entries[0].caller));
     }
 
     #[test]

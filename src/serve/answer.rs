@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason, evaluate};
+use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason};
 use crate::proto;
 
 thread_local! {
@@ -44,24 +44,23 @@ pub fn code_for(
     let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
     let hash = state.key.hash_id(id);
     SCRATCH.with(|s| {
-        let p = &mut *s.borrow_mut();
-        let pid = snap.index.lookup_hash(hash);
-        match pid {
-            // The snapshot was fully verified before it was served, so a record always decodes.
-            Some(pid) => snap
-                .index
-                .person(pid, p)
-                .expect("a verified index decodes every record"),
-            None => p.clear(),
-        }
-        let live = state
-            .overlay
-            .as_ref()
-            .is_some_and(|o| o.add_person_records(hash, snap.folded, p));
-        if pid.is_none() && !live {
-            return Ok((Code::green(), false));
-        }
-        Ok((evaluate(p, &snap.risk_areas, day, state.policy), true))
+        // The snapshot was fully verified before it was served, so a record always decodes.
+        Ok(snap
+            .index
+            .code_of(
+                hash,
+                day,
+                state.policy,
+                &snap.risk_areas,
+                &mut s.borrow_mut(),
+                |p| {
+                    state
+                        .overlay
+                        .as_ref()
+                        .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
+                },
+            )
+            .expect("a verified index decodes every record"))
     })
 }
 

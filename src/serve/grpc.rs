@@ -240,8 +240,8 @@ fn progress(e: RebuildEvent) -> Result<proto::RebuildProgress, Status> {
             seconds,
         } => p(
             "built",
-            persons,
-            persons,
+            0,
+            0,
             format!(
                 "{persons} persons from {rows} feed rows ({rejected} rejected, listed in {}) in {seconds:.1} s",
                 rejects.display()
@@ -445,6 +445,7 @@ impl Admin for AdminService {
             .map_err(|e| match e {
                 RebuildRefused::Busy => Status::already_exists(e.to_string()),
                 RebuildRefused::NoStateDir => Status::failed_precondition(e.to_string()),
+                RebuildRefused::Thread(_) => Status::unavailable(e.to_string()),
             })?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(rx),

@@ -65,6 +65,9 @@ pub enum RebuildRefused {
         "this server has no state directory (--state-dir) to build into; build with `healthcode build` and reload the file instead"
     )]
     NoStateDir,
+    /// The rebuild thread could not be started.
+    #[error("cannot start the rebuild thread: {0}")]
+    Thread(String),
 }
 
 /// How many stages a build reports.
@@ -103,9 +106,7 @@ impl State {
             });
         if let Err(e) = spawned {
             self.rebuilding.store(false, Ordering::Release);
-            // Out of threads: say so through the same channel the caller listens on.
-            eprintln!("healthcode: cannot start the rebuild thread: {e}");
-            return Err(RebuildRefused::Busy);
+            return Err(RebuildRefused::Thread(e.to_string()));
         }
         Ok(())
     }

@@ -1,9 +1,641 @@
-//! Load-test harness for a running healthcode server (not ready yet: it only says so).
+//! `loadtest`: drives a running healthcode server over gRPC (closed or open loop), measures it
+//! against a ceiling server of the same stack, sweeps offered rates, and exports precomputed
+//! answers for the Redis comparison (`loadtest/redis-compare.sh`).
 
-fn main() {
-    eprintln!(
-        "loadtest: not ready yet. The harness that drives a running healthcode server over gRPC \
-         (closed and open loop, HDR latency percentiles, ceiling mode) is still to be built."
+mod ceiling;
+mod chart;
+mod drive;
+mod ids;
+mod report;
+mod wire;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use healthcode::proto;
+use prost::Message as _;
+
+use drive::{Live, Method, Plan};
+use ids::{Kind, Mix, Pool};
+use report::{Machine, Report, thousands};
+
+#[derive(Parser)]
+#[command(
+    name = "loadtest",
+    about = "Load-test a running healthcode server over gRPC",
+    after_help = "With no --ids and no token, the demo's feeds and query token (in the healthcode home) are used: start `healthcode serve --demo`, then run `loadtest run --ceiling`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One run (closed loop, or open loop with --rate); --ceiling adds the same run against a
+    /// constant-answer server of the same gRPC stack and prints the ratio.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        load: Load,
+        /// Open loop: requests (stream: messages) per second over all connections.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Also run the same load against the ceiling server and report the ratio.
+        #[arg(long)]
+        ceiling: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Open-loop runs at several offered rates: given, or as fractions of the peak that a
+    /// closed-loop run measures first; reports latency against offered rate.
+    Sweep {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        load: Load,
+        /// Offered rates, requests per second (e.g. 5000,10000,20000).
+        #[arg(long, value_delimiter = ',', conflicts_with = "fractions")]
+        rates: Vec<f64>,
+        /// Fractions of the closed-loop peak (e.g. 0.25,0.5,0.75).
+        #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,0.75,0.9")]
+        fractions: Vec<f64>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Writes the server's answers for the first N known ids as Redis `SET a:<n> <answer>`
+    /// commands (the Redis protocol, for `redis-cli --pipe`): what a precomputing service stores.
+    Answers {
+        #[command(flatten)]
+        target: Target,
+        /// How many ids.
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: usize,
+        /// Output file (`-`: standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+}
+
+/// Which server, with which credentials and ids.
+#[derive(Args, Clone)]
+struct Target {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Bearer token (default: $HEALTHCODE_TOKEN, else the demo's query token).
+    #[arg(long)]
+    token: Option<String>,
+    /// Tokens file (`ROLE NAME TOKEN` lines): its first query token.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Document numbers: a `gen` feed directory (its bindings.csv) or a file of ids
+    /// (default: the demo's feeds).
+    #[arg(long)]
+    ids: Option<PathBuf>,
+    /// Most distinct known ids read.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_ids: usize,
+    /// Shares of known, unknown and invalid ids, in percent.
+    #[arg(long, default_value = "90,9,1")]
+    mix: Mix,
+    /// Ids in the shuffled pool the workers walk.
+    #[arg(long, default_value_t = 1 << 20)]
+    pool: usize,
+    /// Seed of the pool.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// The shape of the load.
+#[derive(Args, Clone)]
+struct Load {
+    /// The RPC.
+    #[arg(long, value_enum, default_value = "unary")]
+    method: Method,
+    /// Ids per GetCodes call.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Concurrent requests (or streams) per connection.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Stream messages in flight per stream (closed loop).
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Warm-up before measuring (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Measured time (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Measured requests instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// `as_of` of every request, YYYY-MM-DD (default: the server's today).
+    #[arg(long, default_value = "")]
+    as_of: String,
+    /// Open loop: most requests outstanding before the generator counts itself overloaded.
+    #[arg(long, default_value_t = 100_000)]
+    max_in_flight: u64,
+    /// Decode every field of every answer, as an app would (default: only colour, `known` and
+    /// validity, so that the generator leaves the CPU to the server).
+    #[arg(long)]
+    full_decode: bool,
+    /// Worker threads of the load generator (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Where results go.
+#[derive(Args, Clone)]
+struct Output {
+    /// Print the results as JSON on standard output (the text goes to standard error).
+    #[arg(long)]
+    json: bool,
+    /// Draw a PNG chart of the latencies.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+}
+
+/// `10s`, `500ms`, `2m`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("{s:?}: unit {unit:?}: expected ms, s or m")),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("{s:?}: expected a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Target {
+    /// The demo directory in the healthcode home.
+    fn demo_dir() -> Option<PathBuf> {
+        healthcode::key::Key::home_dir()
+            .ok()
+            .map(|h| h.join("demo"))
+    }
+
+    /// The token to send.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(t) = &self.token {
+            return Ok(Some(t.clone()));
+        }
+        if let Some(p) = &self.tokens {
+            return first_query_token(p).map(Some);
+        }
+        if let Ok(t) = std::env::var("HEALTHCODE_TOKEN") {
+            return Ok(Some(t));
+        }
+        Ok(Self::demo_dir().and_then(|d| first_query_token(&d.join("tokens")).ok()))
+    }
+
+    /// The known ids.
+    fn known(&self) -> anyhow::Result<Vec<String>> {
+        let path = match &self.ids {
+            Some(p) => p.clone(),
+            None => {
+                let d = Self::demo_dir().context("no healthcode home: pass --ids")?;
+                let feeds = d.join("feeds");
+                if !feeds.join("bindings.csv").exists() {
+                    bail!(
+                        "no --ids given and no demo data set in {}: start `healthcode serve --demo` once, or pass --ids FEED_DIR",
+                        d.display()
+                    );
+                }
+                feeds
+            }
+        };
+        let t = Instant::now();
+        let ids = ids::read_known(&path, self.max_ids)?;
+        eprintln!(
+            "loadtest: {} known ids from {} in {:.1?}",
+            thousands(ids.len() as f64),
+            path.display(),
+            t.elapsed()
+        );
+        Ok(ids)
+    }
+}
+
+/// The first `query` token of a tokens file.
+fn first_query_token(path: &std::path::Path) -> anyhow::Result<String> {
+    healthcode::serve::auth::first_token(path, "query").map_err(anyhow::Error::msg)
+}
+
+impl Load {
+    fn plan(&self, rate: Option<f64>) -> anyhow::Result<Plan> {
+        if self.connections == 0 || self.concurrency == 0 {
+            bail!("--connections and --concurrency must be at least 1");
+        }
+        if self.method == Method::Batch && !(1..=10_000).contains(&self.batch) {
+            bail!(
+                "--batch {}: a GetCodes call carries 1 to 10,000 ids",
+                self.batch
+            );
+        }
+        if let Some(r) = rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            bail!("--rate {r}: expected a positive number of requests per second");
+        }
+        Ok(Plan {
+            method: self.method,
+            batch: self.batch,
+            connections: self.connections,
+            concurrency: self.concurrency,
+            window: self.window,
+            warmup: self.warmup,
+            duration: self.duration,
+            requests: self.requests,
+            rate,
+            as_of: self.as_of.clone(),
+            max_in_flight: self.max_in_flight,
+        })
+    }
+
+    fn runtime(&self) -> anyhow::Result<tokio::runtime::Runtime> {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(t) = self.threads {
+            b.worker_threads(t.max(1));
+        }
+        Ok(b.enable_all().thread_name("loadtest").build()?)
+    }
+}
+
+/// Shows a live progress line on a terminal while a run goes on.
+fn progress(label: String, live: Arc<Live>, total: Duration) -> impl FnOnce() {
+    let bar = indicatif::ProgressBar::new(total.as_millis() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
-    std::process::exit(2);
+    bar.set_prefix(label);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t = {
+        let (bar, stop) = (bar.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut last = (start, 0u64);
+            while !stop.load(Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                let now = Instant::now();
+                let n = live.requests.load(Relaxed);
+                let rate = (n - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+                last = (now, n);
+                bar.set_position((now - start).as_millis() as u64);
+                bar.set_message(format!(
+                    "{} requests/s, {} answered, {} errors",
+                    thousands(rate),
+                    thousands(n as f64),
+                    live.errors.load(Relaxed)
+                ));
+            }
+        })
+    };
+    move || {
+        stop.store(true, Relaxed);
+        let _ = t.join();
+        bar.finish_and_clear();
+    }
+}
+
+/// Connects `plan.connections` clients to `server` and runs `plan`.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    target: &str,
+    server: &str,
+    token: Option<&str>,
+    plan: &Plan,
+    pool: &Arc<Pool>,
+    full: bool,
+) -> anyhow::Result<Report> {
+    let clients = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..plan.connections {
+            v.push(drive::connect(server, token, full).await?);
+        }
+        anyhow::Ok(v)
+    })?;
+    let live = Arc::new(Live::default());
+    let total = plan.warmup + plan.duration;
+    let done = progress(target.to_string(), live.clone(), total);
+    let outcome = rt.block_on(drive::run(plan.clone(), clients, pool.clone(), live));
+    done();
+    Ok(Report::new(target, server, plan, &outcome?))
+}
+
+/// One answer of the server, to be the ceiling server's constant answer.
+fn sample_answer(
+    rt: &tokio::runtime::Runtime,
+    server: &str,
+    token: Option<&str>,
+    pool: &Pool,
+    as_of: &str,
+) -> anyhow::Result<proto::CodeResponse> {
+    let id = pool
+        .ids
+        .iter()
+        .zip(&pool.kinds)
+        .find(|(_, k)| **k == Kind::Known)
+        .map(|(id, _)| id.clone())
+        .context("the pool holds no known id")?;
+    rt.block_on(async {
+        let mut c = drive::client(server, token).await?;
+        let r = c
+            .get_code(proto::CodeRequest {
+                id_number: id,
+                as_of: as_of.to_string(),
+            })
+            .await
+            .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+        anyhow::Ok(r.into_inner())
+    })
+}
+
+fn emit(out: &Output, text: &str, json: serde_json::Value) -> anyhow::Result<()> {
+    if out.json {
+        eprint!("{text}");
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+fn run(
+    target: Target,
+    load: Load,
+    rate: Option<f64>,
+    with_ceiling: bool,
+    out: Output,
+) -> anyhow::Result<bool> {
+    let plan = load.plan(rate)?;
+    let token = target.token()?;
+    let known = target.known()?;
+    let pool = Arc::new(Pool::new(&known, target.mix, target.pool, target.seed));
+    drop(known);
+    pool.describe();
+    let rt = load.runtime()?;
+    let mut machine = Machine::start();
+    let hc = measure(
+        &rt,
+        "healthcode",
+        &target.server,
+        token.as_deref(),
+        &plan,
+        &pool,
+        load.full_decode,
+    )?;
+    let ceiling = if with_ceiling {
+        let answer = sample_answer(&rt, &target.server, token.as_deref(), &pool, &plan.as_of)?;
+        let c = ceiling::start(answer, token.as_deref())?;
+        let addr = format!("http://{}", c.addr);
+        let r = measure(
+            &rt,
+            "ceiling",
+            &addr,
+            token.as_deref(),
+            &plan,
+            &pool,
+            load.full_decode,
+        )?;
+        drop(c);
+        Some(r)
+    } else {
+        None
+    };
+    machine.finish();
+    let mut text = hc.text();
+    let mut ratio = None;
+    if let Some(c) = &ceiling {
+        text.push_str(&c.text());
+        let r = hc.requests_per_s / c.requests_per_s.max(1e-9);
+        ratio = Some(r);
+        text.push_str(&format!(
+            "healthcode / ceiling: {:.1}% of the requests/s the gRPC stack itself allows here\n",
+            100.0 * r
+        ));
+    }
+    text.push_str(&machine.text());
+    if let Some(p) = &out.chart {
+        let mut series = vec![&hc];
+        series.extend(ceiling.as_ref());
+        chart::percentiles(
+            p,
+            &format!("{} latency by percentile", hc.method_label()),
+            &series,
+        )?;
+        text.push_str(&format!("chart: {}\n", p.display()));
+    }
+    let ok = hc.failed() == 0 && ceiling.as_ref().is_none_or(|c| c.failed() == 0);
+    emit(
+        &out,
+        &text,
+        serde_json::json!({
+            "healthcode": hc,
+            "ceiling": ceiling,
+            "ratio_to_ceiling": ratio,
+            "machine": machine,
+        }),
+    )?;
+    Ok(ok)
+}
+
+fn sweep(
+    target: Target,
+    load: Load,
+    rates: Vec<f64>,
+    fractions: Vec<f64>,
+    out: Output,
+) -> anyhow::Result<bool> {
+    let token = target.token()?;
+    let known = target.known()?;
+    let pool = Arc::new(Pool::new(&known, target.mix, target.pool, target.seed));
+    drop(known);
+    let rt = load.runtime()?;
+    let mut machine = Machine::start();
+    let mut text = String::new();
+    let mut peak = None;
+    let rates = if rates.is_empty() {
+        let r = measure(
+            &rt,
+            "healthcode",
+            &target.server,
+            token.as_deref(),
+            &load.plan(None)?,
+            &pool,
+            load.full_decode,
+        )?;
+        text.push_str(&r.text());
+        eprint!("{}", r.text());
+        let p = r.requests_per_s;
+        peak = Some(r);
+        fractions.iter().map(|f| f * p).collect()
+    } else {
+        rates
+    };
+    let mut runs = Vec::new();
+    for rate in rates {
+        let r = measure(
+            &rt,
+            "healthcode",
+            &target.server,
+            token.as_deref(),
+            &load.plan(Some(rate))?,
+            &pool,
+            load.full_decode,
+        )?;
+        eprint!("{}", r.text());
+        runs.push(r);
+    }
+    machine.finish();
+    text.push_str("offered/s   achieved/s   p50        p99        p99.9      max        errors\n");
+    for r in &runs {
+        text.push_str(&format!(
+            "{:<11} {:<12} {:<10.3} {:<10.3} {:<10.3} {:<10.3} {}\n",
+            thousands(r.offered_rate.unwrap_or(0.0)),
+            thousands(r.requests_per_s),
+            r.latency_us.p50 / 1000.0,
+            r.latency_us.p99 / 1000.0,
+            r.latency_us.p999 / 1000.0,
+            r.latency_us.max / 1000.0,
+            r.failed()
+        ));
+    }
+    text.push_str("(latencies in ms, measured from each request's intended send time)\n");
+    text.push_str(&machine.text());
+    if let Some(p) = &out.chart {
+        let title = format!(
+            "{} latency against offered rate",
+            runs.first().map_or(String::new(), |r| r.method_label())
+        );
+        chart::sweep(p, &title, &runs)?;
+        text.push_str(&format!("chart: {}\n", p.display()));
+    }
+    let ok = runs.iter().chain(peak.as_ref()).all(|r| r.failed() == 0);
+    emit(
+        &out,
+        &text,
+        serde_json::json!({ "peak": peak, "runs": runs, "machine": machine }),
+    )?;
+    Ok(ok)
+}
+
+fn answers(target: Target, keys: usize, out: PathBuf) -> anyhow::Result<bool> {
+    let token = target.token()?;
+    let known = ids::read_known(
+        &match &target.ids {
+            Some(p) => p.clone(),
+            None => Target::demo_dir()
+                .context("no healthcode home: pass --ids")?
+                .join("feeds"),
+        },
+        keys,
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut w: Box<dyn std::io::Write> = if out.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+        ))
+    };
+    let mut n = 0usize;
+    rt.block_on(async {
+        let mut c = drive::client(&target.server, token.as_deref()).await?;
+        for chunk in known.chunks(1000) {
+            let r = c
+                .get_codes(proto::BatchCodeRequest {
+                    id_numbers: chunk.to_vec(),
+                    as_of: String::new(),
+                })
+                .await
+                .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+            for res in r.into_inner().results {
+                let value = res.code.unwrap_or_default().encode_to_vec();
+                let key = format!("a:{n:012}");
+                write!(
+                    w,
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+                    key.len(),
+                    value.len()
+                )?;
+                w.write_all(&value)?;
+                w.write_all(b"\r\n")?;
+                n += 1;
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    w.flush()?;
+    eprintln!(
+        "loadtest: {n} answers written as keys a:000000000000 … a:{:012}",
+        n.saturating_sub(1)
+    );
+    Ok(true)
+}
+
+impl Report {
+    /// The RPC in words, for chart titles.
+    fn method_label(&self) -> String {
+        match self.method {
+            Method::Unary => "GetCode".into(),
+            Method::Batch => format!("GetCodes ×{}", self.ids_per_request),
+            Method::Stream => "StreamCodes".into(),
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Run {
+            target,
+            load,
+            rate,
+            ceiling,
+            out,
+        } => run(target, load, rate, ceiling, out),
+        Command::Sweep {
+            target,
+            load,
+            rates,
+            fractions,
+            out,
+        } => sweep(target, load, rates, fractions, out),
+        Command::Answers { target, keys, out } => answers(target, keys, out),
+    };
+    match r {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        // Requests failed: the figures are printed, the exit status says so.
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -98,19 +98,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The first token of `role` in a tokens file.
 pub fn first_token(path: &Path, role: &str) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .map(|l| {
-            l.split('#')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-        })
-        .find(|f| f.len() == 3 && f[0] == role)
-        .map(|f| f[2].to_string())
-        .with_context(|| format!("no {role} token in {}", path.display()))
+    healthcode::serve::auth::first_token(path, role).map_err(anyhow::Error::msg)
 }
 
 /// A kind of answer worth showing.

@@ -177,6 +177,24 @@ pub fn new_secret() -> Result<String, String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
+/// The first token of `role` (`query` or `admin`) in the tokens file at `path`: what a client
+/// on the same machine sends.
+pub fn first_token(path: &Path, role: &str) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    text.lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        })
+        .find(|f| f.len() == 3 && f[0] == role)
+        .map(|f| f[2].to_string())
+        .ok_or_else(|| format!("no {role} token in {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,617 @@
+//! Drives a server: N connections × M concurrent requests, closed loop (each worker sends its
+//! next request when the last one is answered) or open loop (a pacer sends at a fixed rate and
+//! every latency is measured from the request's intended send time, so that a stalled server
+//! cannot hide its queue), recording into HDR histograms.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use healthcode::proto::{self, health_code_client::HealthCodeClient};
+use tokio::sync::{Semaphore, mpsc};
+use tonic::Code;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::ids::{Kind, Pool};
+use crate::wire::{Answer, Conn, LeanCode};
+
+/// Which RPC a run calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// `GetCode`, one id per call.
+    Unary,
+    /// `GetCodes`, `--batch` ids per call.
+    Batch,
+    /// `StreamCodes`, one id per message, `--window` messages in flight per stream.
+    Stream,
+}
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The RPC.
+    pub method: Method,
+    /// Ids per `GetCodes` call.
+    pub batch: usize,
+    /// HTTP/2 connections.
+    pub connections: usize,
+    /// Concurrent requests (closed loop) or streams per connection.
+    pub concurrency: usize,
+    /// Messages in flight per stream (closed loop).
+    pub window: usize,
+    /// Not measured: lets connections, caches and the server's threads settle.
+    pub warmup: Duration,
+    /// Measured time (unless `requests` is set).
+    pub duration: Duration,
+    /// Measured requests, instead of a duration.
+    pub requests: Option<u64>,
+    /// Open loop: requests (or stream messages) per second over all connections.
+    pub rate: Option<f64>,
+    /// `as_of` of every request (empty: the server's today).
+    pub as_of: String,
+    /// Open loop: most requests outstanding before the generator itself counts as overloaded.
+    pub max_in_flight: u64,
+}
+
+/// What a run measured (its measured window only).
+pub struct Outcome {
+    /// Latency per request (per message for streams), nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Requests (calls, or stream messages) answered in the window.
+    pub requests: u64,
+    /// Ids answered in the window.
+    pub persons: u64,
+    /// Failed requests by gRPC status code.
+    pub errors: BTreeMap<String, u64>,
+    /// Answers by what they said: known, unknown (valid, not held), invalid id.
+    pub answers: [u64; 3],
+    /// Answers whose kind differs from what the id was made as (e.g. a generated "unknown" id
+    /// that the index holds after all).
+    pub surprises: u64,
+    /// The measured window.
+    pub elapsed: Duration,
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub struct Auth(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The generated client (for the few calls that want whole answers).
+pub type Client = HealthCodeClient<InterceptedService<Channel, Auth>>;
+
+/// HTTP/2 flow-control window of a stream, bytes.
+const WINDOW: u32 = 16 << 20;
+
+/// Opens one HTTP/2 connection to `server`.
+pub async fn channel(server: &str) -> anyhow::Result<Channel> {
+    let url = if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    };
+    // Windows large enough for a 10,000-id answer: with HTTP/2's default 64 KiB window a large
+    // answer waits a round trip for every window update.
+    Endpoint::from_shared(url.clone())?
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(WINDOW))
+        .initial_connection_window_size(Some(WINDOW * 4))
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
+/// The credential interceptor for `token`.
+pub fn auth(token: Option<&str>) -> anyhow::Result<Auth> {
+    Ok(Auth(
+        token
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .context("the token is not valid header text")?,
+    ))
+}
+
+/// A generated client on a new connection.
+pub async fn client(server: &str, token: Option<&str>) -> anyhow::Result<Client> {
+    Ok(
+        HealthCodeClient::with_interceptor(channel(server).await?, auth(token)?)
+            .max_decoding_message_size(256 << 20),
+    )
+}
+
+/// A load connection to `server`; `full` decodes every field of the answers.
+pub async fn connect(server: &str, token: Option<&str>, full: bool) -> anyhow::Result<Conn> {
+    Ok(Conn::new(channel(server).await?, auth(token)?, full))
+}
+
+/// Counters the progress line reads while a run goes on.
+#[derive(Default)]
+pub struct Live {
+    /// Requests answered, warm-up included.
+    pub requests: AtomicU64,
+    /// Failed requests, warm-up included.
+    pub errors: AtomicU64,
+}
+
+/// One worker's record.
+struct Rec {
+    latency: Histogram<u64>,
+    requests: u64,
+    persons: u64,
+    errors: BTreeMap<String, u64>,
+    answers: [u64; 3],
+    surprises: u64,
+    last: Option<Instant>,
+}
+
+impl Rec {
+    fn new() -> Rec {
+        Rec {
+            latency: Histogram::new_with_bounds(1_000, 600_000_000_000, 3).expect("valid bounds"),
+            requests: 0,
+            persons: 0,
+            errors: BTreeMap::new(),
+            answers: [0; 3],
+            surprises: 0,
+            last: None,
+        }
+    }
+
+    fn merge(&mut self, o: &Rec) {
+        self.latency.add(&o.latency).expect("same bounds");
+        self.requests += o.requests;
+        self.persons += o.persons;
+        for (k, v) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for i in 0..3 {
+            self.answers[i] += o.answers[i];
+        }
+        self.surprises += o.surprises;
+        self.last = self.last.max(o.last);
+    }
+
+    fn latency(&mut self, t0: Instant, t1: Instant) {
+        let ns = (t1 - t0).as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.latency.saturating_record(ns.max(1_000));
+        self.last = self.last.max(Some(t1));
+    }
+
+    fn answer(&mut self, said: Kind, meant: Kind) {
+        self.answers[said as usize] += 1;
+        if said != meant {
+            self.surprises += 1;
+        }
+    }
+
+    fn error(&mut self, code: Code) {
+        *self.errors.entry(format!("{code:?}")).or_default() += 1;
+    }
+}
+
+/// The measured window and the stop rule, shared by every worker.
+struct Window {
+    from: Instant,
+    until: Option<Instant>,
+    requests: Option<u64>,
+    issued: AtomicU64,
+    stop: AtomicBool,
+    /// Open loop: measured requests the generator could not send (its own in-flight limit).
+    overloaded: AtomicU64,
+}
+
+impl Window {
+    /// Whether a request sent (or meant to be sent) at `t` is measured.
+    fn measured(&self, t: Instant) -> bool {
+        t >= self.from && self.until.is_none_or(|u| t < u)
+    }
+
+    /// Takes the next request slot; false when the run is over.
+    fn next(&self, now: Instant) -> bool {
+        if self.stop.load(Relaxed) {
+            return false;
+        }
+        if let Some(u) = self.until
+            && now >= u
+        {
+            self.stop.store(true, Relaxed);
+            return false;
+        }
+        if let Some(n) = self.requests
+            && now >= self.from
+            && self.issued.fetch_add(1, Relaxed) >= n
+        {
+            self.stop.store(true, Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+/// Walks the id pool from a worker's own offset.
+struct Cursor {
+    pool: Arc<Pool>,
+    at: usize,
+}
+
+impl Cursor {
+    fn new(pool: Arc<Pool>, worker: usize, workers: usize) -> Cursor {
+        let at = pool.ids.len() / workers.max(1) * worker;
+        Cursor { pool, at }
+    }
+
+    /// A cursor at this one's position; this one moves on by `n` ids.
+    fn take(&mut self, n: usize) -> Cursor {
+        let taken = Cursor {
+            pool: self.pool.clone(),
+            at: self.at,
+        };
+        self.at = self.at.wrapping_add(n);
+        taken
+    }
+
+    fn next(&mut self) -> (String, Kind) {
+        let i = self.at % self.pool.ids.len();
+        self.at = self.at.wrapping_add(1);
+        (self.pool.ids[i].clone(), self.pool.kinds[i])
+    }
+}
+
+/// A unary or batch call of `plan.method` with ids from `cur`; records into `rec` when the send
+/// time `t0` is in the measured window.
+async fn call(
+    client: &mut Conn,
+    plan: &Plan,
+    cur: &mut Cursor,
+    t0: Instant,
+    window: &Window,
+    rec: &Mutex<Rec>,
+    live: &Live,
+) {
+    let (meant, r) = match plan.method {
+        Method::Unary => {
+            let (id, kind) = cur.next();
+            let req = proto::CodeRequest {
+                id_number: id,
+                as_of: plan.as_of.clone(),
+            };
+            let r = match client.get_code(req).await {
+                // The contract's answer to a malformed document number in a unary call.
+                Err(s) if s.code() == Code::InvalidArgument && kind == Kind::Invalid => {
+                    Ok(Kind::Invalid)
+                }
+                r => r,
+            };
+            (vec![kind], r.map(|k| vec![k]))
+        }
+        Method::Batch => {
+            let (ids, kinds): (Vec<String>, Vec<Kind>) =
+                (0..plan.batch).map(|_| cur.next()).unzip();
+            let req = proto::BatchCodeRequest {
+                id_numbers: ids,
+                as_of: plan.as_of.clone(),
+            };
+            (kinds, client.get_codes(req).await)
+        }
+        Method::Stream => unreachable!("streams are driven by `stream_lane`"),
+    };
+    let t1 = Instant::now();
+    let ok = r.is_ok();
+    if window.measured(t0) {
+        let mut rec = rec.lock().expect("recorder lock");
+        rec.latency(t0, t1);
+        rec.requests += 1;
+        match r {
+            Ok(said) => {
+                for (k, m) in said.iter().zip(&meant) {
+                    rec.answer(*k, *m);
+                }
+                rec.persons += said.len() as u64;
+            }
+            Err(s) => rec.error(s.code()),
+        }
+    }
+    live.requests.fetch_add(1, Relaxed);
+    if !ok {
+        live.errors.fetch_add(1, Relaxed);
+    }
+}
+
+/// One stream: sends messages (paced by `pacer` in open loop, or keeping `window` in flight in
+/// closed loop), matches answers to send times in order.
+async fn stream_lane<A: Answer>(
+    mut client: Conn,
+    plan: Arc<Plan>,
+    mut cur: Cursor,
+    window: Arc<Window>,
+    rec: Arc<Mutex<Rec>>,
+    live: Arc<Live>,
+    pacer: Option<mpsc::UnboundedReceiver<Instant>>,
+) {
+    let (tx, rx) = mpsc::channel::<proto::CodeRequest>(plan.window.max(1) * 2);
+    let sent: Arc<Mutex<VecDeque<(Instant, Kind)>>> = Arc::default();
+    let credit = Arc::new(Semaphore::new(plan.window.max(1)));
+    let sender = {
+        let sent = sent.clone();
+        let credit = credit.clone();
+        let window = window.clone();
+        let plan = plan.clone();
+        tokio::spawn(async move {
+            let mut ticks = pacer;
+            loop {
+                // Open loop: the pacer's intended time; closed loop: now, once a message of
+                // the window has been answered.
+                let t0 = match &mut ticks {
+                    Some(t) => match t.recv().await {
+                        Some(t0) => t0,
+                        None => break,
+                    },
+                    None => {
+                        let Ok(permit) = credit.acquire().await else {
+                            break;
+                        };
+                        permit.forget();
+                        let t0 = Instant::now();
+                        if !window.next(t0) {
+                            break;
+                        }
+                        t0
+                    }
+                };
+                let (id, kind) = cur.next();
+                sent.lock().expect("lock").push_back((t0, kind));
+                let req = proto::CodeRequest {
+                    id_number: id,
+                    as_of: plan.as_of.clone(),
+                };
+                if tx.send(req).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let outbound = tokio_stream::wrappers::ReceiverStream::new(rx);
+    match client.stream_codes::<A>(outbound).await {
+        Ok(resp) => {
+            let mut inbound = resp;
+            loop {
+                match inbound.message().await {
+                    Ok(Some(msg)) => {
+                        let t1 = Instant::now();
+                        credit.add_permits(1);
+                        let Some((t0, kind)) = sent.lock().expect("lock").pop_front() else {
+                            break;
+                        };
+                        live.requests.fetch_add(1, Relaxed);
+                        if window.measured(t0) {
+                            let mut rec = rec.lock().expect("recorder lock");
+                            rec.latency(t0, t1);
+                            rec.requests += 1;
+                            rec.persons += 1;
+                            rec.answer(msg.kind(), kind);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(s) => {
+                        live.errors.fetch_add(1, Relaxed);
+                        rec.lock().expect("recorder lock").error(s.code());
+                        break;
+                    }
+                }
+            }
+        }
+        Err(s) => {
+            live.errors.fetch_add(1, Relaxed);
+            rec.lock().expect("recorder lock").error(s.code());
+        }
+    }
+    credit.close();
+    sender.abort();
+}
+
+/// Runs `plan` against `clients` (one per connection) with ids from `pool`.
+pub async fn run(
+    plan: Plan,
+    clients: Vec<Conn>,
+    pool: Arc<Pool>,
+    live: Arc<Live>,
+) -> anyhow::Result<Outcome> {
+    let plan = Arc::new(plan);
+    let start = Instant::now();
+    let from = start + plan.warmup;
+    let window = Arc::new(Window {
+        from,
+        until: plan.requests.is_none().then(|| from + plan.duration),
+        requests: plan.requests,
+        issued: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        overloaded: AtomicU64::new(0),
+    });
+    let lanes = clients.len() * plan.concurrency.max(1);
+    let recs: Vec<Arc<Mutex<Rec>>> = (0..lanes)
+        .map(|_| Arc::new(Mutex::new(Rec::new())))
+        .collect();
+    let mut tasks = Vec::new();
+    match (plan.method, plan.rate) {
+        (Method::Stream, rate) => {
+            let mut pacer_txs = Vec::new();
+            for lane in 0..lanes {
+                let ticks = rate.map(|_| {
+                    let (t, r) = mpsc::unbounded_channel();
+                    pacer_txs.push(t);
+                    r
+                });
+                let args = (
+                    clients[lane % clients.len()].clone(),
+                    plan.clone(),
+                    Cursor::new(pool.clone(), lane, lanes),
+                    window.clone(),
+                    recs[lane].clone(),
+                    live.clone(),
+                    ticks,
+                );
+                tasks.push(if args.0.full {
+                    tokio::spawn(stream_lane::<proto::CodeResponse>(
+                        args.0, args.1, args.2, args.3, args.4, args.5, args.6,
+                    ))
+                } else {
+                    tokio::spawn(stream_lane::<LeanCode>(
+                        args.0, args.1, args.2, args.3, args.4, args.5, args.6,
+                    ))
+                });
+            }
+            if let Some(rate) = rate {
+                let window = window.clone();
+                let live = live.clone();
+                tokio::task::spawn_blocking(move || {
+                    pace(rate, start, &window, &live, |k, t0| {
+                        pacer_txs[k as usize % pacer_txs.len()].send(t0).is_ok()
+                    })
+                })
+                .await?;
+            }
+        }
+        (_, None) => {
+            for lane in 0..lanes {
+                let mut client = clients[lane % clients.len()].clone();
+                let plan = plan.clone();
+                let mut cur = Cursor::new(pool.clone(), lane, lanes);
+                let window = window.clone();
+                let rec = recs[lane].clone();
+                let live = live.clone();
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let t0 = Instant::now();
+                        if !window.next(t0) {
+                            break;
+                        }
+                        call(&mut client, &plan, &mut cur, t0, &window, &rec, &live).await;
+                    }
+                }));
+            }
+        }
+        (_, Some(rate)) => {
+            let handle = tokio::runtime::Handle::current();
+            let in_flight = Arc::new(AtomicU64::new(0));
+            let mut cursors: Vec<Cursor> = (0..lanes)
+                .map(|l| Cursor::new(pool.clone(), l, lanes))
+                .collect();
+            let per_call = if plan.method == Method::Batch {
+                plan.batch
+            } else {
+                1
+            };
+            let (window2, live2, recs2, clients2, plan2) = (
+                window.clone(),
+                live.clone(),
+                recs.clone(),
+                clients.clone(),
+                plan.clone(),
+            );
+            let spawned = tokio::task::spawn_blocking(move || {
+                let mut spawned: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+                pace(rate, start, &window2, &live2, |k, t0| {
+                    let lane = k as usize % lanes;
+                    if in_flight.load(Relaxed) >= plan2.max_in_flight {
+                        return false;
+                    }
+                    in_flight.fetch_add(1, Relaxed);
+                    let mut client = clients2[lane % clients2.len()].clone();
+                    let mut cur = cursors[lane].take(per_call);
+                    let (plan, window, rec, live, in_flight) = (
+                        plan2.clone(),
+                        window2.clone(),
+                        recs2[lane].clone(),
+                        live2.clone(),
+                        in_flight.clone(),
+                    );
+                    spawned.push(handle.spawn(async move {
+                        call(&mut client, &plan, &mut cur, t0, &window, &rec, &live).await;
+                        in_flight.fetch_sub(1, Relaxed);
+                    }));
+                    // Keep the list of handles short: drop the finished ones now and then.
+                    if spawned.len() >= 4096 {
+                        spawned.retain(|h| !h.is_finished());
+                    }
+                    true
+                });
+                spawned
+            })
+            .await?;
+            tasks.extend(spawned);
+        }
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let mut all = Rec::new();
+    for r in &recs {
+        all.merge(&r.lock().expect("recorder lock"));
+    }
+    let overloaded = window.overloaded.load(Relaxed);
+    if overloaded > 0 {
+        all.errors.insert("GENERATOR_OVERLOADED".into(), overloaded);
+    }
+    let elapsed = match plan.requests {
+        Some(_) => all
+            .last
+            .map_or(Duration::ZERO, |l| l.saturating_duration_since(from)),
+        None => plan.duration,
+    };
+    Ok(Outcome {
+        latency: all.latency,
+        requests: all.requests,
+        persons: all.persons,
+        errors: all.errors,
+        answers: all.answers,
+        surprises: all.surprises,
+        elapsed,
+    })
+}
+
+/// The open-loop pacer, on its own thread: request `k` is meant to go out at
+/// `start + k / rate`; it sleeps until the next one is due and dispatches every due request with
+/// its intended time. A request it cannot dispatch (the generator's own in-flight limit) counts
+/// as a `GENERATOR_OVERLOADED` error, never silently skipped.
+fn pace(
+    rate: f64,
+    start: Instant,
+    window: &Window,
+    live: &Live,
+    mut dispatch: impl FnMut(u64, Instant) -> bool,
+) {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut k: u64 = 0;
+    loop {
+        let due = start + interval.mul_f64(k as f64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if !window.next(due) {
+            return;
+        }
+        if !dispatch(k, due) {
+            live.errors.fetch_add(1, Relaxed);
+            if window.measured(due) {
+                window.overloaded.fetch_add(1, Relaxed);
+            }
+        }
+        k += 1;
+    }
+}

@@ -9,6 +9,10 @@ mod ids;
 mod report;
 mod wire;
 
+/// mimalloc, as the server: the generator allocates per request and should take little CPU.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -150,7 +150,7 @@ fn answers_of(index: &Path, ids: &[String]) -> HashMap<String, Seen> {
     let snap = state.current();
     ids.iter()
         .map(|id| {
-            let r = answer::answer(&state, &snap, id, "").expect("valid ids");
+            let r = answer::answer(&state, &snap, id, "", &mut None).expect("valid ids");
             (id.clone(), seen(&r))
         })
         .collect()

@@ -82,16 +82,62 @@ impl Day {
     }
 }
 
+impl Day {
+    /// (year, month, day) of this day, by the days-to-civil arithmetic of the proleptic
+    /// Gregorian calendar (no table, no division by a variable).
+    fn civil(self) -> (i64, u32, u32) {
+        let z = i64::from(self.0) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d)
+    }
+}
+
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.date();
-        write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+        // Answers carry several days each: written digit by digit, not through the formatter.
+        let (y, m, d) = self.civil();
+        if !(0..=9999).contains(&y) {
+            let d = self.date();
+            return write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+        }
+        let y = y as u32;
+        let digit = |v: u32| b'0' + (v % 10) as u8;
+        let b = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ];
+        f.write_str(std::str::from_utf8(&b).expect("ASCII digits"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prints_every_day_from_1559_to_2380_as_the_calendar_does() {
+        for n in -150_000..150_000 {
+            let day = Day(n);
+            let d = day.date();
+            let want = format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            assert_eq!(day.to_string(), want, "day {n}");
+        }
+    }
 
     #[test]
     fn round_trips_and_orders() {

@@ -64,8 +64,33 @@ pub fn code_for(
     })
 }
 
+/// The texts every answer of one call (or one stream message) shares, formatted once.
+pub struct Stamp {
+    day: Day,
+    generation: u64,
+    as_of: String,
+    data_as_of: String,
+}
+
+impl Stamp {
+    /// The stamp of answers for `day` from `snap`.
+    pub fn new(snap: &Snapshot, day: Day) -> Stamp {
+        Stamp {
+            day,
+            generation: snap.generation,
+            as_of: day.to_string(),
+            data_as_of: snap.index.data_as_of().to_string(),
+        }
+    }
+
+    /// Whether it stamps answers for `day` from `snap`.
+    pub fn fits(&self, snap: &Snapshot, day: Day) -> bool {
+        self.day == day && self.generation == snap.generation
+    }
+}
+
 /// The wire form of a code.
-pub fn response(snap: &Snapshot, code: &Code, known: bool, day: Day) -> proto::CodeResponse {
+pub fn response(snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) -> proto::CodeResponse {
     proto::CodeResponse {
         color: color(code.color) as i32,
         findings: code
@@ -86,23 +111,28 @@ pub fn response(snap: &Snapshot, code: &Code, known: bool, day: Day) -> proto::C
             .collect(),
         travel_allowed: code.travel_allowed,
         known,
-        as_of: day.to_string(),
-        index_generation: snap.generation,
-        data_as_of: snap.index.data_as_of().to_string(),
+        as_of: stamp.as_of.clone(),
+        index_generation: stamp.generation,
+        data_as_of: stamp.data_as_of.clone(),
         error: String::new(),
     }
 }
 
-/// One query, start to end.
+/// One query, start to end; `stamp` is reused while it fits the snapshot and day.
 pub fn answer(
     state: &State,
     snap: &Snapshot,
     id_number: &str,
     as_of: &str,
+    stamp: &mut Option<Stamp>,
 ) -> Result<proto::CodeResponse, Invalid> {
     let day = query_day(state, as_of)?;
     let (code, known) = code_for(state, snap, id_number, day)?;
-    Ok(response(snap, &code, known, day))
+    let stamp = match stamp {
+        Some(s) if s.fits(snap, day) => s,
+        _ => stamp.insert(Stamp::new(snap, day)),
+    };
+    Ok(response(snap, &code, known, stamp))
 }
 
 /// The wire colour.

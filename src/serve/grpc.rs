@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
 
-use super::answer::{answer, code_for, query_day, response};
+use super::answer::{Stamp, answer, code_for, query_day, response};
 use super::auth::Caller;
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
@@ -44,6 +44,7 @@ impl HealthCode for HealthCodeService {
             &snap,
             &r.id_number,
             &r.as_of,
+            &mut None,
         )?))
     }
 
@@ -60,6 +61,7 @@ impl HealthCode for HealthCodeService {
         }
         let day = query_day(&self.state, &r.as_of)?;
         let snap = self.state.current();
+        let stamp = Stamp::new(&snap, day);
         let results = r
             .id_numbers
             .iter()
@@ -67,7 +69,7 @@ impl HealthCode for HealthCodeService {
                 Ok((code, known)) => proto::CodeResult {
                     valid: true,
                     error: String::new(),
-                    code: Some(response(&snap, &code, known, day)),
+                    code: Some(response(&snap, &code, known, &stamp)),
                 },
                 Err(e) => proto::CodeResult {
                     valid: false,
@@ -87,11 +89,13 @@ impl HealthCode for HealthCodeService {
     ) -> Result<Response<Self::StreamCodesStream>, Status> {
         let state = self.state.clone();
         let inbound = req.into_inner();
+        // The shared texts of the answers, kept while the generation and day stay the same.
+        let mut stamp = None;
         let out = inbound.map(move |item| {
             let r = item?;
             let snap = state.current();
             Ok(
-                answer(&state, &snap, &r.id_number, &r.as_of).unwrap_or_else(|e| {
+                answer(&state, &snap, &r.id_number, &r.as_of, &mut stamp).unwrap_or_else(|e| {
                     proto::CodeResponse {
                         color: proto::Color::Unspecified as i32,
                         as_of: r.as_of,

@@ -79,6 +79,27 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+impl Outcome {
+    /// Adds `o` to `into` (runs of one plan: counts and latencies add up).
+    pub fn add(into: &mut Option<Outcome>, o: Outcome) {
+        let Some(a) = into else {
+            *into = Some(o);
+            return;
+        };
+        a.latency.add(&o.latency).expect("same bounds");
+        a.requests += o.requests;
+        a.persons += o.persons;
+        for (k, v) in o.errors {
+            *a.errors.entry(k).or_default() += v;
+        }
+        for i in 0..3 {
+            a.answers[i] += o.answers[i];
+        }
+        a.surprises += o.surprises;
+        a.elapsed += o.elapsed;
+    }
+}
+
 /// Adds the bearer token to every call.
 #[derive(Clone)]
 pub struct Auth(Option<MetadataValue<Ascii>>);

@@ -54,6 +54,9 @@ enum Command {
         /// Also run the same load against the ceiling server and report the ratio.
         #[arg(long)]
         ceiling: bool,
+        /// Runs of each target, alternating healthcode and the ceiling; figures are over all.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
         #[command(flatten)]
         out: Output,
     },
@@ -334,7 +337,7 @@ fn measure(
     plan: &Plan,
     pool: &Arc<Pool>,
     full: bool,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<drive::Outcome> {
     let clients = rt.block_on(async {
         let mut v = Vec::new();
         for _ in 0..plan.connections {
@@ -347,7 +350,7 @@ fn measure(
     let done = progress(target.to_string(), live.clone(), total);
     let outcome = rt.block_on(drive::run(plan.clone(), clients, pool.clone(), live));
     done();
-    Ok(Report::new(target, server, plan, &outcome?))
+    outcome
 }
 
 /// One answer of the server, to be the ceiling server's constant answer.
@@ -393,6 +396,7 @@ fn run(
     load: Load,
     rate: Option<f64>,
     with_ceiling: bool,
+    rounds: usize,
     out: Output,
 ) -> anyhow::Result<bool> {
     let plan = load.plan(rate)?;
@@ -403,33 +407,56 @@ fn run(
     pool.describe();
     let rt = load.runtime()?;
     let mut machine = Machine::start();
-    let hc = measure(
-        &rt,
-        "healthcode",
-        &target.server,
-        token.as_deref(),
-        &plan,
-        &pool,
-        load.full_decode,
-    )?;
-    let ceiling = if with_ceiling {
+    // The ceiling server (and the answer it repeats) lives across the rounds.
+    let ceiling_server = if with_ceiling {
         let answer = sample_answer(&rt, &target.server, token.as_deref(), &pool, &plan.as_of)?;
-        let c = ceiling::start(answer, token.as_deref())?;
-        let addr = format!("http://{}", c.addr);
-        let r = measure(
+        Some(ceiling::start(answer, token.as_deref())?)
+    } else {
+        None
+    };
+    let ceiling_addr = ceiling_server
+        .as_ref()
+        .map(|c| format!("http://{}", c.addr));
+    // Rounds alternate healthcode and the ceiling, so that a change in the machine's load hits
+    // both sides alike; each side's rounds are summed.
+    let mut hc_all: Option<drive::Outcome> = None;
+    let mut ceiling_all: Option<drive::Outcome> = None;
+    for round in 0..rounds.max(1) {
+        if rounds > 1 {
+            eprintln!("loadtest: round {} of {rounds}", round + 1);
+        }
+        let o = measure(
             &rt,
-            "ceiling",
-            &addr,
+            "healthcode",
+            &target.server,
             token.as_deref(),
             &plan,
             &pool,
             load.full_decode,
         )?;
-        drop(c);
-        Some(r)
-    } else {
-        None
-    };
+        drive::Outcome::add(&mut hc_all, o);
+        if let Some(addr) = &ceiling_addr {
+            let o = measure(
+                &rt,
+                "ceiling",
+                addr,
+                token.as_deref(),
+                &plan,
+                &pool,
+                load.full_decode,
+            )?;
+            drive::Outcome::add(&mut ceiling_all, o);
+        }
+    }
+    drop(ceiling_server);
+    let hc = Report::new(
+        "healthcode",
+        &target.server,
+        &plan,
+        &hc_all.expect("one round at least"),
+    );
+    let ceiling = ceiling_all
+        .map(|o| Report::new("ceiling", ceiling_addr.as_deref().unwrap_or(""), &plan, &o));
     machine.finish();
     let mut text = hc.text();
     let mut ratio = None;
@@ -483,15 +510,17 @@ fn sweep(
     let mut text = String::new();
     let mut peak = None;
     let rates = if rates.is_empty() {
-        let r = measure(
+        let plan = load.plan(None)?;
+        let o = measure(
             &rt,
             "healthcode",
             &target.server,
             token.as_deref(),
-            &load.plan(None)?,
+            &plan,
             &pool,
             load.full_decode,
         )?;
+        let r = Report::new("healthcode", &target.server, &plan, &o);
         text.push_str(&r.text());
         eprint!("{}", r.text());
         let p = r.requests_per_s;
@@ -502,15 +531,17 @@ fn sweep(
     };
     let mut runs = Vec::new();
     for rate in rates {
-        let r = measure(
+        let plan = load.plan(Some(rate))?;
+        let o = measure(
             &rt,
             "healthcode",
             &target.server,
             token.as_deref(),
-            &load.plan(Some(rate))?,
+            &plan,
             &pool,
             load.full_decode,
         )?;
+        let r = Report::new("healthcode", &target.server, &plan, &o);
         eprint!("{}", r.text());
         runs.push(r);
     }
@@ -622,8 +653,9 @@ fn main() -> std::process::ExitCode {
             load,
             rate,
             ceiling,
+            rounds,
             out,
-        } => run(target, load, rate, ceiling, out),
+        } => run(target, load, rate, ceiling, rounds, out),
         Command::Sweep {
             target,
             load,

@@ -149,7 +149,7 @@ fn every_method_answers_the_requests_asked_for_with_the_mix_made() {
 }
 
 #[test]
-fn the_ceiling_runs_beside_and_the_ratio_is_reported() {
+fn the_ceiling_runs_beside_in_alternating_rounds_and_the_ratio_is_reported() {
     let w = world();
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart.png");

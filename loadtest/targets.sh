@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Measures the load targets of BENCHMARKS.md against a running server, in one go, and prints one
+# line per target with the figure and the command that produced it.
+#
+#   loadtest/targets.sh [TARGET FLAGS OF loadtest, e.g. --server URL --ids DIR --tokens FILE]
+#
+# With no flags it runs against the demo server (`healthcode serve --demo`). DURATION (seconds per
+# run, default 5; the ceiling comparisons run 3 alternating rounds of each side) and NO_REDIS=1
+# (skip the Redis comparison) are read from the environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}
+
+cargo build --release -q -p healthcode-loadtest
+LT=target/release/loadtest
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+run() { # NAME ARGS...: runs loadtest with --json into $out/NAME.json, echoing the command
+  local name=$1
+  shift
+  echo "== $name: loadtest $*" >&2
+  "$LT" "$@" --duration "${DURATION}s" --json >"$out/$name.json" || true
+}
+
+run unary run --method unary --ceiling --rounds 3 "$@"
+run batch run --method batch --batch 1000 --concurrency 2 --ceiling --rounds 3 "$@"
+run stream run --method stream --connections 1 --concurrency 4 --window 512 --ceiling --rounds 3 "$@"
+run half sweep --method unary --fractions 0.5 "$@"
+if [ "${NO_REDIS:-0}" != 1 ]; then
+  echo "== redis: loadtest/redis-compare.sh $*" >&2
+  DURATION=$DURATION loadtest/redis-compare.sh "$@" | tee "$out/redis.txt" >&2
+fi
+
+python3 - "$out" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+def load(n):
+    try:
+        return json.load(open(os.path.join(out, n + ".json")))
+    except Exception as e:
+        return None
+def line(what, figure, target):
+    print(f"{what:<44} {figure:<48} {target}")
+print(f"{'target':<44} {'measured':<48} goal")
+u = load("unary")
+if u and u.get("ceiling"):
+    line("unary GetCode, closed loop vs ceiling",
+         f"{u['healthcode']['requests_per_s']:,.0f}/s = {100*u['ratio_to_ceiling']:.1f}% of {u['ceiling']['requests_per_s']:,.0f}/s",
+         ">= 90%")
+b = load("batch")
+if b and b.get("ceiling"):
+    line("GetCodes x1000, persons/s",
+         f"{b['healthcode']['persons_per_s']:,.0f}/s ({100*b['ratio_to_ceiling']:.1f}% of ceiling)",
+         ">= Redis MGET (see redis line)")
+s = load("stream")
+if s and s.get("ceiling"):
+    line("StreamCodes, 4 streams, persons/s",
+         f"{s['healthcode']['persons_per_s']:,.0f}/s (ceiling {s['ceiling']['persons_per_s']:,.0f}/s)",
+         ">= 1,000,000/s")
+h = load("half")
+if h and h.get("runs"):
+    r = h["runs"][0]
+    line("open loop at half the unary peak, p99",
+         f"{r['latency_us']['p99']/1000:.2f} ms at {r['offered_rate']:,.0f}/s (peak {h['peak']['requests_per_s']:,.0f}/s)",
+         "<= 1 ms")
+for n in ["unary", "batch", "stream", "half"]:
+    d = load(n)
+    if d:
+        m = d["machine"]
+        print(f"{n}: load average {m['load_before']:.2f} -> {m['load_after']:.2f}, {m['utc']}")
+EOF

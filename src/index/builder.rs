@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 use super::format::*;
 use super::record::Encoder;
 use crate::domain::{
-    CdcCategory, CommunityStatus, Day, IdNumber, PersonRecords, RegionCode, RiskArea, Stay,
+    CdcCategory, CommunityStatus, Day, IdNumber, PersonRecords, RegionCode, RiskArea,
 };
 use crate::key::Key;
 use crate::regions::RegionTable;
@@ -81,9 +81,39 @@ pub enum BuildError {
     },
 }
 
-fn for_each_day(s: &Stay, mut f: impl FnMut(Day)) {
-    for d in s.first_day.0..=s.last_day.0 {
-        f(Day(d));
+/// One region's stay bitmaps, one per day from `first` on. Persons are added in ascending id
+/// order, so each addition lands at the end of a bitmap; a stay costs one lookup of its
+/// region, not a hash-map entry per day.
+#[derive(Default)]
+struct DayBitmaps {
+    first: i32,
+    days: Vec<RoaringBitmap>,
+}
+
+impl DayBitmaps {
+    /// The bitmaps of days `from` … `to` (inclusive, `from <= to`), made when missing.
+    fn days(&mut self, from: Day, to: Day) -> &mut [RoaringBitmap] {
+        if self.days.is_empty() {
+            self.first = from.0;
+        } else if from.0 < self.first {
+            let more = (self.first - from.0) as usize;
+            self.days
+                .splice(0..0, std::iter::repeat_with(RoaringBitmap::new).take(more));
+            self.first = from.0;
+        }
+        let (a, b) = ((from.0 - self.first) as usize, (to.0 - self.first) as usize);
+        if self.days.len() <= b {
+            self.days.resize_with(b + 1, RoaringBitmap::new);
+        }
+        &mut self.days[a..=b]
+    }
+
+    /// Every day with at least one person, in day order.
+    fn nonempty(&self) -> impl Iterator<Item = (Day, &RoaringBitmap)> {
+        (self.first..)
+            .map(Day)
+            .zip(&self.days)
+            .filter(|(_, b)| !b.is_empty())
     }
 }
 
@@ -218,7 +248,8 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     };
     let mut persons = Vec::with_capacity(n * 40);
     let mut offsets = Vec::with_capacity((n + 1) * 4);
-    let mut stay_bitmaps: HashMap<(u32, i32), RoaringBitmap> = HashMap::new();
+    let mut stay_bitmaps: Vec<DayBitmaps> = Vec::new();
+    stay_bitmaps.resize_with(dict.len(), DayBitmaps::default);
     let mut cdc_bitmaps = vec![RoaringBitmap::new(); CdcCategory::ALL.len()];
     let mut community_bitmaps = vec![RoaringBitmap::new(); CommunityStatus::ALL.len()];
     for (pid, (_, _, p)) in people.iter().enumerate() {
@@ -228,15 +259,16 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
         put_u32(&mut offsets, at);
         enc.encode(p, &mut persons);
         for s in &p.stays {
-            let r = region_index(s.region);
-            for_each_day(s, |d| {
-                stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+            let days = stay_bitmaps[region_index(s.region) as usize].days(s.first_day, s.last_day);
+            days.iter_mut().for_each(|b| {
+                b.insert(pid);
             });
         }
         for ph in &p.phones {
             for s in &ph.stays {
-                let r = region_index(s.region);
-                for_each_day(s, |d| {
+                let days =
+                    stay_bitmaps[region_index(s.region) as usize].days(s.first_day, s.last_day);
+                for (d, b) in (s.first_day.0..).map(Day).zip(days) {
                     // A phone's stay on day d reaches a query whose window holds d (d … d+13)
                     // when a binding meets that query's window (d-13 … d+13 in all).
                     if ph
@@ -244,9 +276,9 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
                         .iter()
                         .any(|b| b.intersects(d.plus(-13), d.plus(13)))
                     {
-                        stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+                        b.insert(pid);
                     }
-                });
+                }
             }
         }
         for r in &p.cdc {
@@ -310,7 +342,12 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
 
     let mut entries: Vec<((u64, i32), u32, &RoaringBitmap)> = stay_bitmaps
         .iter()
-        .map(|(&(r, d), b)| ((dict[r as usize].0.padded(), d), r, b))
+        .enumerate()
+        .flat_map(|(r, days)| {
+            let padded = dict[r].0.padded();
+            days.nonempty()
+                .map(move |(d, b)| ((padded, d.0), r as u32, b))
+        })
         .collect();
     entries.sort_unstable_by_key(|e| e.0);
     let stay_section = bitmap_section(entries.iter().map(|((_, d), r, b)| (*r, *d, *b)));
@@ -354,7 +391,7 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
             .collect(),
         data_as_of,
         regions: dict.len() as u64,
-        stay_bitmaps: stay_bitmaps.len() as u64,
+        stay_bitmaps: entries.len() as u64,
     };
     Ok((bytes, stats))
 }

@@ -158,52 +158,111 @@ fn observed_days(p: &PersonRecords, mut f: impl FnMut(Day, bool)) {
     }
 }
 
-/// Builds the bytes of an index file.
-pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
-    // Persons in keyed-hash order: position = person id.
-    let mut people: Vec<(u64, Option<IdNumber>, &PersonRecords)> = input
-        .people
-        .iter()
-        .map(|&(id, p)| (key.hash_id(id), Some(id), p))
-        .chain(input.hashed.iter().map(|&(h, p)| (h, None, p)))
-        .collect();
-    people.sort_unstable_by_key(|e| (e.0, e.1));
-    for w in people.windows(2) {
-        if w[0].0 == w[1].0 {
-            let name = |e: &(u64, Option<IdNumber>, &PersonRecords)| {
-                e.1.map_or_else(|| format!("keyed hash {:016x}", e.0), |id| id.masked())
-            };
-            return Err(match (w[0].1, w[1].1) {
-                (Some(a), Some(b)) if a != b => BuildError::HashCollision(a.masked(), b.masked()),
-                _ => BuildError::DuplicatePerson(name(&w[0])),
-            });
+/// Who a person of a build is: a document number, or only a keyed hash (live records of a
+/// person absent from the feeds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ident {
+    /// Known by document number (hashed under the build's key).
+    Id(IdNumber),
+    /// Known only by keyed hash.
+    Hash(u64),
+}
+
+/// The persons of a build, numbered `0 .. count()` in any order, each put together on demand:
+/// a build holds one person's records at a time, never all of them.
+pub trait PersonSource {
+    /// The number of persons.
+    fn count(&self) -> usize;
+    /// Who person `i` is.
+    fn ident(&self, i: usize) -> Ident;
+    /// Puts person `i`'s records into `out`, replacing what it held.
+    fn fill(&self, i: usize, out: &mut PersonRecords);
+}
+
+impl PersonSource for BuildInput<'_> {
+    fn count(&self) -> usize {
+        self.people.len() + self.hashed.len()
+    }
+
+    fn ident(&self, i: usize) -> Ident {
+        match self.people.get(i) {
+            Some(&(id, _)) => Ident::Id(id),
+            None => Ident::Hash(self.hashed[i - self.people.len()].0),
         }
     }
+
+    fn fill(&self, i: usize, out: &mut PersonRecords) {
+        let p = match self.people.get(i) {
+            Some(&(_, p)) => p,
+            None => self.hashed[i - self.people.len()].1,
+        };
+        out.clone_from(p);
+    }
+}
+
+/// Everything of a build but its persons.
+#[derive(Clone, Copy)]
+pub struct BuildSettings<'a> {
+    /// The risk area designations.
+    pub risk_areas: &'a [RiskArea],
+    /// Names (and ancestors) of the regions the records use.
+    pub regions: &'a RegionTable,
+    /// The data date; `None` = the latest day observed in the records.
+    pub data_as_of: Option<Day>,
+    /// The live-update log folded into this index: (log id, last sequence folded).
+    pub folded: Option<(u64, u64)>,
+}
+
+/// Builds the bytes of an index file.
+pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    let settings = BuildSettings {
+        risk_areas: input.risk_areas,
+        regions: input.regions,
+        data_as_of: input.data_as_of,
+        folded: input.folded,
+    };
+    build_from(input, &settings, key)
+}
+
+/// Builds the bytes of an index file from persons put together one at a time.
+pub fn build_from(
+    source: &dyn PersonSource,
+    input: &BuildSettings<'_>,
+    key: &Key,
+) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    // Persons in keyed-hash order: position = person id.
+    let hash = |i: usize| match source.ident(i) {
+        Ident::Id(id) => key.hash_id(id),
+        Ident::Hash(h) => h,
+    };
+    let mut people: Vec<(u64, u32)> = (0..source.count()).map(|i| (hash(i), i as u32)).collect();
+    people.sort_unstable();
+    if let Some(w) = people.windows(2).find(|w| w[0].0 == w[1].0) {
+        // The persons sharing the first repeated hash, as a sort by (hash, document number)
+        // would list them.
+        let mut same: Vec<Option<IdNumber>> = people
+            .iter()
+            .filter(|e| e.0 == w[0].0)
+            .map(|e| match source.ident(e.1 as usize) {
+                Ident::Id(id) => Some(id),
+                Ident::Hash(_) => None,
+            })
+            .collect();
+        same.sort_unstable();
+        let name = |e: Option<IdNumber>| {
+            e.map_or_else(|| format!("keyed hash {:016x}", w[0].0), |id| id.masked())
+        };
+        return Err(match (same[0], same[1]) {
+            (Some(a), Some(b)) if a != b => BuildError::HashCollision(a.masked(), b.masked()),
+            _ => BuildError::DuplicatePerson(name(same[0])),
+        });
+    }
     let n = people.len();
+    let mut scratch = PersonRecords::default();
 
     // Days: base = the earliest day any record carries; data date = the latest observed day.
     let mut base = i32::MAX;
     let mut latest = i32::MIN;
-    for (_, _, p) in &people {
-        observed_days(p, |d, observed| {
-            base = base.min(d.0);
-            if observed {
-                latest = latest.max(d.0);
-            }
-        });
-    }
-    for z in input.risk_areas {
-        base = base.min(z.period.from.0);
-        latest = latest.max(z.period.from.0);
-    }
-    if base == i32::MAX {
-        base = 0;
-    }
-    let data_as_of =
-        input
-            .data_as_of
-            .unwrap_or(Day(if latest == i32::MIN { base } else { latest }));
-
     // Region dictionary: every region used, most used first (shorter varints), plus ancestors.
     let mut uses: HashMap<RegionCode, u64> = HashMap::new();
     let mut use_region = |r: RegionCode, w: u64| {
@@ -211,7 +270,15 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
             *uses.entry(a).or_default() += if a == r { w } else { 0 };
         }
     };
-    for (_, _, p) in &people {
+    for i in 0..n {
+        source.fill(i, &mut scratch);
+        let p = &scratch;
+        observed_days(p, |d, observed| {
+            base = base.min(d.0);
+            if observed {
+                latest = latest.max(d.0);
+            }
+        });
         for s in p
             .stays
             .iter()
@@ -228,6 +295,18 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
             }
         }
     }
+    for z in input.risk_areas {
+        base = base.min(z.period.from.0);
+        latest = latest.max(z.period.from.0);
+    }
+    if base == i32::MAX {
+        base = 0;
+    }
+    let data_as_of =
+        input
+            .data_as_of
+            .unwrap_or(Day(if latest == i32::MIN { base } else { latest }));
+
     for z in input.risk_areas {
         use_region(z.area, 0);
         use_region(z.area.risk_unit(), 0);
@@ -252,8 +331,10 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     stay_bitmaps.resize_with(dict.len(), DayBitmaps::default);
     let mut cdc_bitmaps = vec![RoaringBitmap::new(); CdcCategory::ALL.len()];
     let mut community_bitmaps = vec![RoaringBitmap::new(); CommunityStatus::ALL.len()];
-    for (pid, (_, _, p)) in people.iter().enumerate() {
+    for (pid, &(_, i)) in people.iter().enumerate() {
         let pid = pid as u32;
+        source.fill(i as usize, &mut scratch);
+        let p = &scratch;
         let at =
             u32::try_from(persons.len()).map_err(|_| BuildError::TooLarge(persons.len() as u64))?;
         put_u32(&mut offsets, at);
@@ -302,7 +383,7 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     put_u64(&mut meta, folded_through);
 
     let mut keys = Vec::with_capacity(n * 8);
-    for (h, _, _) in &people {
+    for (h, _) in &people {
         put_u64(&mut keys, *h);
     }
     let mut buckets = Vec::new();

@@ -462,17 +462,21 @@ pub fn build_from(
         base_day: Day(base),
         persons: n as u64,
     };
-    let bytes = assemble(&header_input, &sections);
+    let section_sizes = sections
+        .iter()
+        .map(|(id, b)| (*id, b.len() as u64))
+        .collect();
+    let stay_bitmap_count = entries.len() as u64;
+    drop(entries);
+    drop(stay_bitmaps);
+    let bytes = assemble(&header_input, sections);
     let stats = BuildStats {
         persons: n as u64,
         bytes: bytes.len() as u64,
-        sections: sections
-            .iter()
-            .map(|(id, b)| (*id, b.len() as u64))
-            .collect(),
+        sections: section_sizes,
         data_as_of,
         regions: dict.len() as u64,
-        stay_bitmaps: entries.len() as u64,
+        stay_bitmaps: stay_bitmap_count,
     };
     Ok((bytes, stats))
 }
@@ -524,9 +528,11 @@ fn pad(out: &mut Vec<u8>) {
     }
 }
 
-/// Lays out header, section table, aligned sections and footer, with every checksum.
-fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
-    let table_len = sections.len() * SECTION_ENTRY_LEN;
+/// Lays out header, section table, aligned sections and footer, with every checksum. Each
+/// section is freed once copied, so the file and its sections are never all held twice.
+fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
+    let count = sections.len();
+    let table_len = count * SECTION_ENTRY_LEN;
     let total: usize = sections.iter().map(|(_, b)| b.len() + ALIGN).sum::<usize>()
         + HEADER_LEN
         + table_len
@@ -537,14 +543,14 @@ fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
     let mut content = xxhash_rust::xxh3::Xxh3::new();
     for (id, bytes) in sections {
         pad(&mut out);
-        let checksum = xxhash_rust::xxh3::xxh3_64(bytes);
+        let checksum = xxhash_rust::xxh3::xxh3_64(&bytes);
         content.update(&checksum.to_le_bytes());
-        put_u32(&mut table, *id as u32);
+        put_u32(&mut table, id as u32);
         put_u32(&mut table, 0);
         put_u64(&mut table, out.len() as u64);
         put_u64(&mut table, bytes.len() as u64);
         put_u64(&mut table, checksum);
-        out.extend_from_slice(bytes);
+        out.extend_from_slice(&bytes);
     }
     pad(&mut out);
     let file_len = (out.len() + FOOTER_LEN) as u64;
@@ -552,7 +558,7 @@ fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
     head.extend_from_slice(&MAGIC);
     put_u16(&mut head, FORMAT_VERSION);
     put_u16(&mut head, OLDEST_READABLE);
-    put_u16(&mut head, sections.len() as u16);
+    put_u16(&mut head, count as u16);
     put_u16(&mut head, 0);
     put_u64(&mut head, h.key_fingerprint);
     put_i32(&mut head, h.data_as_of.0);

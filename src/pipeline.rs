@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use crate::domain::{Day, PersonRecords};
-use crate::feeds::{self, FeedError, FeedOptions, Report};
+use crate::feeds::{self, FeedError, FeedOptions, People, Report};
 use crate::index::{
-    BuildError, BuildInput, BuildStats, Index, IndexError, build_bytes, write_atomic,
+    BuildError, BuildSettings, BuildStats, Ident, Index, IndexError, PersonSource, build_from,
+    write_atomic,
 };
 use crate::key::Key;
 use crate::overlay::{Fold, PersonRecord, apply_risk_changes};
@@ -123,46 +124,51 @@ pub fn build_index_folding(
     };
     let mut t = Instant::now();
     stage(Stage::Reading, &mut t);
-    let (feeds, report) = feeds::load(feeds_dir, &opts.feeds, rejects)?;
+    let (mut feeds, report) = feeds::load(feeds_dir, &opts.feeds, rejects)?;
     timings.push((Stage::Reading, t.elapsed()));
 
     stage(Stage::Joining, &mut t);
-    let mut people = feeds::people(&feeds);
-    let mut risk_areas = feeds.risk_areas.clone();
-    let mut hashed: Vec<(u64, PersonRecords)> = Vec::new();
+    let people = People::join(&mut feeds);
+    let mut risk_areas = std::mem::take(&mut feeds.risk_areas);
+    let mut source = FoldedPeople {
+        people: &people,
+        key,
+        live: HashMap::new(),
+        absent: Vec::new(),
+    };
     if let Some(fold) = fold {
         apply_risk_changes(&mut risk_areas, &fold.risk);
-        let mut live: HashMap<u64, &[PersonRecord]> = fold
+        source.live = fold
             .persons
             .iter()
             .map(|(h, r)| (*h, r.as_slice()))
             .collect();
-        if !live.is_empty() {
-            for (id, p) in people.iter_mut() {
-                if let Some(records) = live.remove(&key.hash_id(*id)) {
-                    records.iter().for_each(|r| r.add_to(p));
+        if !source.live.is_empty() {
+            // Live records of people absent from the feeds make persons of their own.
+            let mut known: Vec<u64> = (0..people.len())
+                .map(|p| key.hash_id(people.id(p)))
+                .collect();
+            known.sort_unstable();
+            for (h, records) in &source.live {
+                if known.binary_search(h).is_err() {
+                    let mut p = PersonRecords::default();
+                    records.iter().for_each(|r| r.add_to(&mut p));
+                    source.absent.push((*h, p));
                 }
             }
-        }
-        for (h, records) in live {
-            let mut p = PersonRecords::default();
-            records.iter().for_each(|r| r.add_to(&mut p));
-            hashed.push((h, p));
         }
     }
     timings.push((Stage::Joining, t.elapsed()));
 
     stage(Stage::Encoding, &mut t);
-    let input = BuildInput {
-        people: people.iter().map(|(id, p)| (*id, p)).collect(),
+    let settings = BuildSettings {
         risk_areas: &risk_areas,
         regions: feeds.regions.as_ref(),
         data_as_of: opts.data_as_of,
-        hashed: hashed.iter().map(|(h, p)| (*h, p)).collect(),
         folded: fold.map(|f| (f.log_id, f.through)),
     };
-    let (bytes, stats) = build_bytes(&input, key)?;
-    drop(input);
+    let (bytes, stats) = build_from(&source, &settings, key)?;
+    drop(source);
     drop(people);
     drop(feeds);
     timings.push((Stage::Encoding, t.elapsed()));
@@ -179,4 +185,43 @@ pub fn build_index_folding(
         stats,
         timings,
     })
+}
+
+/// The feeds' persons with the live records of a fold added: a person of the feeds gets the
+/// live records of its keyed hash, and live records of anyone else make persons known only by
+/// hash.
+struct FoldedPeople<'a> {
+    people: &'a People,
+    key: &'a Key,
+    /// Live records by keyed hash.
+    live: HashMap<u64, &'a [PersonRecord]>,
+    /// Persons absent from the feeds, with their live records.
+    absent: Vec<(u64, PersonRecords)>,
+}
+
+impl PersonSource for FoldedPeople<'_> {
+    fn count(&self) -> usize {
+        self.people.len() + self.absent.len()
+    }
+
+    fn ident(&self, i: usize) -> Ident {
+        match i.checked_sub(self.people.len()) {
+            None => Ident::Id(self.people.id(i)),
+            Some(a) => Ident::Hash(self.absent[a].0),
+        }
+    }
+
+    fn fill(&self, i: usize, out: &mut PersonRecords) {
+        match i.checked_sub(self.people.len()) {
+            None => {
+                self.people.fill(i, out);
+                if !self.live.is_empty()
+                    && let Some(records) = self.live.get(&self.key.hash_id(self.people.id(i)))
+                {
+                    records.iter().for_each(|r| r.add_to(out));
+                }
+            }
+            Some(a) => out.clone_from(&self.absent[a].1),
+        }
+    }
 }

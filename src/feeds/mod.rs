@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::domain::RiskArea;
 use crate::regions::{RegionRowError, RegionTable};
 
-pub use people::{people, risk_area_set};
+pub use people::{People, people, risk_area_set};
 pub use report::{FileReport, RejectShare, Report};
 pub use rows::{
     ArrivalRow, BindingRow, CdcRow, CommunityRow, PersonStayRow, PhoneStatusRow, PhoneStayRow,

@@ -3,13 +3,16 @@
 //! phone's telecom stays and status rows; and the risk areas as a [`RiskAreaSet`].
 //!
 //! Built for tens of millions of rows: persons and phones get dense numbers through compact
-//! maps, phone-keyed rows are grouped by a counting sort (no per-phone vector), and each row
-//! costs one map lookup.
+//! maps, rows are grouped by a counting sort into flat tables (no vector per person or phone),
+//! each row costs one map lookup, and a person's records are only put together when asked for.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use crate::domain::{IdNumber, PersonRecords, Phone, PhoneRecords, RiskAreaSet};
+use crate::domain::{
+    Arrival, Binding, CdcRecord, CommunityRecord, IdNumber, PersonRecords, PhoneRecords,
+    PhoneStatus, PhoneTail, Registration, RiskAreaSet, Stay, Verification,
+};
 
 use super::Feeds;
 
@@ -40,6 +43,11 @@ impl<K: Copy + Eq + Hash> Dense<K> {
     fn get(&self, k: K) -> Option<u32> {
         self.map.get(&k).copied()
     }
+
+    /// The keys in number order, dropping the map.
+    fn into_keys(self) -> Vec<K> {
+        self.keys
+    }
 }
 
 /// A fast hasher for the internal maps, keyed by 64-bit numbers (document and phone numbers
@@ -65,36 +73,33 @@ impl Hasher for FoldHasher {
     }
 }
 
-/// Rows of a phone-keyed feed grouped by dense phone number, feed order kept within a phone;
-/// rows of phones bound to nobody are dropped.
+/// Rows grouped by a dense key number (a phone's or a person's), feed order kept within a key.
 struct Grouped<T> {
     items: Vec<T>,
-    /// Phone `p`'s rows are `items[starts[p]..starts[p + 1]]`.
-    starts: Vec<usize>,
+    /// Key `k`'s rows are `items[starts[k]..starts[k + 1]]`.
+    starts: Vec<u32>,
 }
 
-impl<T: Copy> Grouped<T> {
-    fn new<R>(rows: &[R], phones: &Dense<Phone>, key: impl Fn(&R) -> (Phone, T)) -> Grouped<T> {
-        let n = phones.keys.len();
-        let which: Vec<u32> = rows
-            .iter()
-            .map(|r| phones.get(key(r).0).unwrap_or(u32::MAX))
-            .collect();
-        let mut starts = vec![0usize; n + 1];
-        for &p in &which {
-            if p != u32::MAX {
-                starts[p as usize + 1] += 1;
+impl<T> Grouped<T> {
+    /// Groups `rows` by `which` (each row's key number below `keys`, or `u32::MAX` to drop the
+    /// row): a counting sort, so no per-key vector.
+    fn new(rows: impl IntoIterator<Item = T>, which: &[u32], keys: usize) -> Grouped<T> {
+        let mut starts = vec![0u32; keys + 1];
+        for &k in which {
+            if k != u32::MAX {
+                starts[k as usize + 1] += 1;
             }
         }
-        for i in 0..n {
+        for i in 0..keys {
             starts[i + 1] += starts[i];
         }
         let mut fill = starts.clone();
-        let mut items: Vec<Option<T>> = vec![None; starts[n]];
-        for (r, &p) in rows.iter().zip(&which) {
-            if p != u32::MAX {
-                items[fill[p as usize]] = Some(key(r).1);
-                fill[p as usize] += 1;
+        let mut items: Vec<Option<T>> = Vec::new();
+        items.resize_with(starts[keys] as usize, || None);
+        for (r, &k) in rows.into_iter().zip(which) {
+            if k != u32::MAX {
+                items[fill[k as usize] as usize] = Some(r);
+                fill[k as usize] += 1;
             }
         }
         Grouped {
@@ -106,93 +111,228 @@ impl<T: Copy> Grouped<T> {
         }
     }
 
-    fn get(&self, phone: u32) -> &[T] {
-        let p = phone as usize;
-        &self.items[self.starts[p]..self.starts[p + 1]]
+    fn get(&self, key: u32) -> &[T] {
+        let k = key as usize;
+        &self.items[self.starts[k] as usize..self.starts[k + 1] as usize]
     }
 }
 
-/// Every person of the feeds with their records, keyed by document number.
+/// A record of the person-keyed feeds other than stays, in one list so that persons share
+/// one table of starts.
+#[derive(Clone, Copy)]
+enum Extra {
+    Cdc(CdcRecord),
+    Community(CommunityRecord),
+    Arrival(Arrival),
+    Registration(Registration),
+    Verification(Verification),
+}
+
+/// One phone bound to a person: the phone's dense number and its last 4 digits.
+#[derive(Clone, Copy)]
+struct Slot {
+    phone: u32,
+    tail: PhoneTail,
+}
+
+/// Every person of the feeds with their records, joined in flat tables (no allocation per
+/// person or phone): person `p`'s records are put together on demand by [`People::fill`].
 ///
 /// A person appears when any of `bindings`, `person_stays`, `cdc`, `community`, `arrivals`,
 /// `registrations` or `verifications` names them. Each distinct phone bound to the person gets
 /// one [`PhoneRecords`] (in order of its first binding to the person) with all its bindings to
 /// this person, all its telecom stays and all its status rows in feed order; whether a binding
 /// covers a day is for the rules to decide. Other lists keep feed order.
-pub fn people(feeds: &Feeds) -> HashMap<IdNumber, PersonRecords> {
-    let mut persons = Dense::with_capacity(feeds.bindings.len() / 2);
-    let mut phones = Dense::with_capacity(feeds.bindings.len());
-    // (person, binding row), sorted below so each person's bindings come together in order.
-    let mut by_person: Vec<(u32, u32)> = Vec::with_capacity(feeds.bindings.len());
-    let mut phone_of: Vec<u32> = Vec::with_capacity(feeds.bindings.len());
-    for (row, b) in feeds.bindings.iter().enumerate() {
-        by_person.push((persons.intern(b.id), row as u32));
-        phone_of.push(phones.intern(b.phone));
-    }
-    let stays = Grouped::new(&feeds.phone_stays, &phones, |r| (r.phone, r.stay));
-    let statuses = Grouped::new(&feeds.phone_status, &phones, |r| (r.phone, r.status));
+pub struct People {
+    /// Person number → document number.
+    ids: Vec<IdNumber>,
+    /// Person `p`'s phones are `slots[phone_starts[p]..phone_starts[p + 1]]` (persons named
+    /// only by person-keyed feeds come after the last one with a binding and have none).
+    phone_starts: Vec<u32>,
+    slots: Vec<Slot>,
+    /// Bindings grouped by slot.
+    bindings: Grouped<Binding>,
+    /// Telecom stays and status rows grouped by dense phone number.
+    stays: Grouped<Stay>,
+    statuses: Grouped<PhoneStatus>,
+    /// Person stays and the other person-keyed records grouped by person.
+    own: Grouped<Stay>,
+    extras: Grouped<Extra>,
+}
 
-    let mut records: Vec<PersonRecords> = Vec::new();
-    records.resize_with(persons.keys.len(), PersonRecords::default);
-    by_person.sort_unstable();
-    let mut slots: Vec<u32> = Vec::new(); // the current person's phones, as dense numbers
-    for (i, &(person, row)) in by_person.iter().enumerate() {
-        if i == 0 || by_person[i - 1].0 != person {
-            slots.clear();
+impl People {
+    /// Joins the rows of `feeds`, taking them out of it (risk areas and regions stay): each
+    /// file's rows are dropped as soon as they are grouped, so the rows and the join never
+    /// both hold everything.
+    pub fn join(feeds: &mut Feeds) -> People {
+        let bindings = std::mem::take(&mut feeds.bindings);
+        let mut persons = Dense::with_capacity(bindings.len() / 2);
+        let mut phones = Dense::with_capacity(bindings.len());
+        // (person, binding row), sorted below so each person's bindings come together in order.
+        let mut by_person: Vec<(u32, u32)> = Vec::with_capacity(bindings.len());
+        let mut phone_of: Vec<u32> = Vec::with_capacity(bindings.len());
+        for (row, b) in bindings.iter().enumerate() {
+            by_person.push((persons.intern(b.id), row as u32));
+            phone_of.push(phones.intern(b.phone));
         }
-        let rec = &mut records[person as usize];
-        let phone = phone_of[row as usize];
-        let slot = match slots.iter().position(|&p| p == phone) {
-            Some(s) => s,
-            None => {
-                slots.push(phone);
-                rec.phones.push(PhoneRecords {
-                    tail: feeds.bindings[row as usize].phone.tail(),
-                    bindings: Vec::new(),
-                    stays: stays.get(phone).to_vec(),
-                    statuses: statuses.get(phone).to_vec(),
-                });
-                rec.phones.len() - 1
+        by_person.sort_unstable();
+        let with_bindings = persons.keys.len();
+        let mut phone_starts = Vec::with_capacity(with_bindings + 1);
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_of: Vec<u32> = vec![0; bindings.len()];
+        let mut first = 0; // the current person's first slot
+        for (i, &(person, row)) in by_person.iter().enumerate() {
+            if i == 0 || by_person[i - 1].0 != person {
+                first = slots.len();
+                phone_starts.push(first as u32);
             }
+            let phone = phone_of[row as usize];
+            let slot = match slots[first..].iter().position(|s| s.phone == phone) {
+                Some(s) => first + s,
+                None => {
+                    slots.push(Slot {
+                        phone,
+                        tail: bindings[row as usize].phone.tail(),
+                    });
+                    slots.len() - 1
+                }
+            };
+            slot_of[row as usize] = slot as u32;
+        }
+        phone_starts.push(slots.len() as u32);
+        debug_assert_eq!(phone_starts.len(), with_bindings + 1);
+        drop((by_person, phone_of));
+        // Rows in feed order within each slot: grouped by slot, a slot's rows are its bindings
+        // in row order, and slots of one person follow their first bindings' order.
+        let bindings = Grouped::new(
+            bindings.into_iter().map(|b| b.binding),
+            &slot_of,
+            slots.len(),
+        );
+        drop(slot_of);
+
+        let n_phones = phones.keys.len();
+        let phone_stays = std::mem::take(&mut feeds.phone_stays);
+        let which: Vec<u32> = phone_stays
+            .iter()
+            .map(|r| phones.get(r.phone).unwrap_or(u32::MAX))
+            .collect();
+        let stays = Grouped::new(phone_stays.into_iter().map(|r| r.stay), &which, n_phones);
+        let phone_status = std::mem::take(&mut feeds.phone_status);
+        let which: Vec<u32> = phone_status
+            .iter()
+            .map(|r| phones.get(r.phone).unwrap_or(u32::MAX))
+            .collect();
+        let statuses = Grouped::new(phone_status.into_iter().map(|r| r.status), &which, n_phones);
+        drop((which, phones));
+
+        let person_stays = std::mem::take(&mut feeds.person_stays);
+        let own_which: Vec<u32> = person_stays.iter().map(|r| persons.intern(r.id)).collect();
+        let mut extras: Vec<Extra> = Vec::new();
+        let mut extra_which: Vec<u32> = Vec::new();
+        let mut add = |id: IdNumber, e: Extra| {
+            extra_which.push(persons.intern(id));
+            extras.push(e);
         };
-        rec.phones[slot]
-            .bindings
-            .push(feeds.bindings[row as usize].binding);
+        for r in std::mem::take(&mut feeds.cdc) {
+            add(r.id, Extra::Cdc(r.record));
+        }
+        for r in std::mem::take(&mut feeds.community) {
+            add(r.id, Extra::Community(r.record));
+        }
+        for r in std::mem::take(&mut feeds.arrivals) {
+            add(r.id, Extra::Arrival(r.arrival));
+        }
+        for r in std::mem::take(&mut feeds.registrations) {
+            add(r.id, Extra::Registration(r.registration));
+        }
+        for r in std::mem::take(&mut feeds.verifications) {
+            add(r.id, Extra::Verification(r.verification));
+        }
+        let n = persons.keys.len();
+        let own = Grouped::new(person_stays.into_iter().map(|r| r.stay), &own_which, n);
+        drop(own_which);
+        let extras = Grouped::new(extras, &extra_which, n);
+        drop(extra_which);
+        People {
+            ids: persons.into_keys(),
+            phone_starts,
+            slots,
+            bindings,
+            stays,
+            statuses,
+            own,
+            extras,
+        }
     }
-    drop((by_person, phone_of, stays, statuses, phones));
 
-    // The person's records, made when the id is new.
-    macro_rules! person {
-        ($id:expr) => {{
-            let p = persons.intern($id) as usize;
-            if p == records.len() {
-                records.push(PersonRecords::default());
+    /// The number of persons.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when the feeds name nobody.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Person `p`'s document number.
+    pub fn id(&self, p: usize) -> IdNumber {
+        self.ids[p]
+    }
+
+    /// Puts person `p`'s records into `out`, replacing what it held (its vectors are reused).
+    pub fn fill(&self, p: usize, out: &mut PersonRecords) {
+        let slots: &[Slot] = match self.phone_starts.get(p + 1) {
+            Some(&end) => &self.slots[self.phone_starts[p] as usize..end as usize],
+            None => &[],
+        };
+        out.phones.truncate(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            if i == out.phones.len() {
+                out.phones.push(PhoneRecords::default());
             }
-            &mut records[p]
-        }};
+            let ph = &mut out.phones[i];
+            let base = self.phone_starts[p] as usize;
+            ph.tail = slot.tail;
+            ph.bindings.clear();
+            ph.bindings
+                .extend_from_slice(self.bindings.get((base + i) as u32));
+            ph.stays.clear();
+            ph.stays.extend_from_slice(self.stays.get(slot.phone));
+            ph.statuses.clear();
+            ph.statuses.extend_from_slice(self.statuses.get(slot.phone));
+        }
+        out.stays.clear();
+        out.stays.extend_from_slice(self.own.get(p as u32));
+        out.cdc.clear();
+        out.community.clear();
+        out.arrivals.clear();
+        out.registrations.clear();
+        out.verifications.clear();
+        for e in self.extras.get(p as u32) {
+            match *e {
+                Extra::Cdc(r) => out.cdc.push(r),
+                Extra::Community(r) => out.community.push(r),
+                Extra::Arrival(a) => out.arrivals.push(a),
+                Extra::Registration(r) => out.registrations.push(r),
+                Extra::Verification(v) => out.verifications.push(v),
+            }
+        }
     }
-    for r in &feeds.person_stays {
-        person!(r.id).stays.push(r.stay);
-    }
-    for r in &feeds.cdc {
-        person!(r.id).cdc.push(r.record);
-    }
-    for r in &feeds.community {
-        person!(r.id).community.push(r.record);
-    }
-    for r in &feeds.arrivals {
-        person!(r.id).arrivals.push(r.arrival);
-    }
-    for r in &feeds.registrations {
-        person!(r.id).registrations.push(r.registration);
-    }
-    for r in &feeds.verifications {
-        person!(r.id).verifications.push(r.verification);
-    }
+}
 
-    let mut out = HashMap::with_capacity(records.len());
-    out.extend(persons.keys.into_iter().zip(records));
-    out
+/// Every person of the feeds with their records, keyed by document number: [`People`] as a
+/// map, for callers that look persons up by number.
+pub fn people(feeds: &Feeds) -> HashMap<IdNumber, PersonRecords> {
+    let table = People::join(&mut feeds.clone());
+    (0..table.len())
+        .map(|p| {
+            let mut r = PersonRecords::default();
+            table.fill(p, &mut r);
+            (table.id(p), r)
+        })
+        .collect()
 }
 
 /// The feed's risk areas, indexed for matching.
@@ -347,15 +487,16 @@ mod tests {
         assert_eq!(phones.intern(b), 0);
         assert_eq!(phones.intern(a), 1);
         assert_eq!(phones.intern(b), 0);
-        let g = Grouped::new(
-            &[(b, 1), (a, 2), (c, 9), (b, 3), (a, 4), (b, 5)],
-            &phones,
-            |r| *r,
-        );
+        let rows = [(b, 1), (a, 2), (c, 9), (b, 3), (a, 4), (b, 5)];
+        let which: Vec<u32> = rows
+            .iter()
+            .map(|r| phones.get(r.0).unwrap_or(u32::MAX))
+            .collect();
+        let g = Grouped::new(rows.iter().map(|r| r.1), &which, phones.keys.len());
         assert_eq!(g.get(1), [2, 4]);
         assert_eq!(g.get(0), [1, 3, 5]);
         assert_eq!(g.items.len(), 5, "c is bound to nobody");
-        let empty = Grouped::<u8>::new(&[], &phones, |r: &(Phone, u8)| *r);
+        let empty = Grouped::<u8>::new([], &[], phones.keys.len());
         assert!(empty.get(0).is_empty() && empty.get(1).is_empty());
     }
 

@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 use super::format::*;
 use super::record::Encoder;
 use crate::domain::{
-    CdcCategory, CommunityStatus, Day, IdNumber, PersonRecords, RegionCode, RiskArea, Stay,
+    CdcCategory, CommunityStatus, Day, IdNumber, PersonRecords, RegionCode, RiskArea,
 };
 use crate::key::Key;
 use crate::regions::RegionTable;
@@ -81,9 +81,39 @@ pub enum BuildError {
     },
 }
 
-fn for_each_day(s: &Stay, mut f: impl FnMut(Day)) {
-    for d in s.first_day.0..=s.last_day.0 {
-        f(Day(d));
+/// One region's stay bitmaps, one per day from `first` on. Persons are added in ascending id
+/// order, so each addition lands at the end of a bitmap; a stay costs one lookup of its
+/// region, not a hash-map entry per day.
+#[derive(Default)]
+struct DayBitmaps {
+    first: i32,
+    days: Vec<RoaringBitmap>,
+}
+
+impl DayBitmaps {
+    /// The bitmaps of days `from` … `to` (inclusive, `from <= to`), made when missing.
+    fn days(&mut self, from: Day, to: Day) -> &mut [RoaringBitmap] {
+        if self.days.is_empty() {
+            self.first = from.0;
+        } else if from.0 < self.first {
+            let more = (self.first - from.0) as usize;
+            self.days
+                .splice(0..0, std::iter::repeat_with(RoaringBitmap::new).take(more));
+            self.first = from.0;
+        }
+        let (a, b) = ((from.0 - self.first) as usize, (to.0 - self.first) as usize);
+        if self.days.len() <= b {
+            self.days.resize_with(b + 1, RoaringBitmap::new);
+        }
+        &mut self.days[a..=b]
+    }
+
+    /// Every day with at least one person, in day order.
+    fn nonempty(&self) -> impl Iterator<Item = (Day, &RoaringBitmap)> {
+        (self.first..)
+            .map(Day)
+            .zip(&self.days)
+            .filter(|(_, b)| !b.is_empty())
     }
 }
 
@@ -128,52 +158,111 @@ fn observed_days(p: &PersonRecords, mut f: impl FnMut(Day, bool)) {
     }
 }
 
-/// Builds the bytes of an index file.
-pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
-    // Persons in keyed-hash order: position = person id.
-    let mut people: Vec<(u64, Option<IdNumber>, &PersonRecords)> = input
-        .people
-        .iter()
-        .map(|&(id, p)| (key.hash_id(id), Some(id), p))
-        .chain(input.hashed.iter().map(|&(h, p)| (h, None, p)))
-        .collect();
-    people.sort_unstable_by_key(|e| (e.0, e.1));
-    for w in people.windows(2) {
-        if w[0].0 == w[1].0 {
-            let name = |e: &(u64, Option<IdNumber>, &PersonRecords)| {
-                e.1.map_or_else(|| format!("keyed hash {:016x}", e.0), |id| id.masked())
-            };
-            return Err(match (w[0].1, w[1].1) {
-                (Some(a), Some(b)) if a != b => BuildError::HashCollision(a.masked(), b.masked()),
-                _ => BuildError::DuplicatePerson(name(&w[0])),
-            });
+/// Who a person of a build is: a document number, or only a keyed hash (live records of a
+/// person absent from the feeds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ident {
+    /// Known by document number (hashed under the build's key).
+    Id(IdNumber),
+    /// Known only by keyed hash.
+    Hash(u64),
+}
+
+/// The persons of a build, numbered `0 .. count()` in any order, each put together on demand:
+/// a build holds one person's records at a time, never all of them.
+pub trait PersonSource {
+    /// The number of persons.
+    fn count(&self) -> usize;
+    /// Who person `i` is.
+    fn ident(&self, i: usize) -> Ident;
+    /// Puts person `i`'s records into `out`, replacing what it held.
+    fn fill(&self, i: usize, out: &mut PersonRecords);
+}
+
+impl PersonSource for BuildInput<'_> {
+    fn count(&self) -> usize {
+        self.people.len() + self.hashed.len()
+    }
+
+    fn ident(&self, i: usize) -> Ident {
+        match self.people.get(i) {
+            Some(&(id, _)) => Ident::Id(id),
+            None => Ident::Hash(self.hashed[i - self.people.len()].0),
         }
     }
+
+    fn fill(&self, i: usize, out: &mut PersonRecords) {
+        let p = match self.people.get(i) {
+            Some(&(_, p)) => p,
+            None => self.hashed[i - self.people.len()].1,
+        };
+        out.clone_from(p);
+    }
+}
+
+/// Everything of a build but its persons.
+#[derive(Clone, Copy)]
+pub struct BuildSettings<'a> {
+    /// The risk area designations.
+    pub risk_areas: &'a [RiskArea],
+    /// Names (and ancestors) of the regions the records use.
+    pub regions: &'a RegionTable,
+    /// The data date; `None` = the latest day observed in the records.
+    pub data_as_of: Option<Day>,
+    /// The live-update log folded into this index: (log id, last sequence folded).
+    pub folded: Option<(u64, u64)>,
+}
+
+/// Builds the bytes of an index file.
+pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    let settings = BuildSettings {
+        risk_areas: input.risk_areas,
+        regions: input.regions,
+        data_as_of: input.data_as_of,
+        folded: input.folded,
+    };
+    build_from(input, &settings, key)
+}
+
+/// Builds the bytes of an index file from persons put together one at a time.
+pub fn build_from(
+    source: &dyn PersonSource,
+    input: &BuildSettings<'_>,
+    key: &Key,
+) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    // Persons in keyed-hash order: position = person id.
+    let hash = |i: usize| match source.ident(i) {
+        Ident::Id(id) => key.hash_id(id),
+        Ident::Hash(h) => h,
+    };
+    let mut people: Vec<(u64, u32)> = (0..source.count()).map(|i| (hash(i), i as u32)).collect();
+    people.sort_unstable();
+    if let Some(w) = people.windows(2).find(|w| w[0].0 == w[1].0) {
+        // The persons sharing the first repeated hash, as a sort by (hash, document number)
+        // would list them.
+        let mut same: Vec<Option<IdNumber>> = people
+            .iter()
+            .filter(|e| e.0 == w[0].0)
+            .map(|e| match source.ident(e.1 as usize) {
+                Ident::Id(id) => Some(id),
+                Ident::Hash(_) => None,
+            })
+            .collect();
+        same.sort_unstable();
+        let name = |e: Option<IdNumber>| {
+            e.map_or_else(|| format!("keyed hash {:016x}", w[0].0), |id| id.masked())
+        };
+        return Err(match (same[0], same[1]) {
+            (Some(a), Some(b)) if a != b => BuildError::HashCollision(a.masked(), b.masked()),
+            _ => BuildError::DuplicatePerson(name(same[0])),
+        });
+    }
     let n = people.len();
+    let mut scratch = PersonRecords::default();
 
     // Days: base = the earliest day any record carries; data date = the latest observed day.
     let mut base = i32::MAX;
     let mut latest = i32::MIN;
-    for (_, _, p) in &people {
-        observed_days(p, |d, observed| {
-            base = base.min(d.0);
-            if observed {
-                latest = latest.max(d.0);
-            }
-        });
-    }
-    for z in input.risk_areas {
-        base = base.min(z.period.from.0);
-        latest = latest.max(z.period.from.0);
-    }
-    if base == i32::MAX {
-        base = 0;
-    }
-    let data_as_of =
-        input
-            .data_as_of
-            .unwrap_or(Day(if latest == i32::MIN { base } else { latest }));
-
     // Region dictionary: every region used, most used first (shorter varints), plus ancestors.
     let mut uses: HashMap<RegionCode, u64> = HashMap::new();
     let mut use_region = |r: RegionCode, w: u64| {
@@ -181,7 +270,15 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
             *uses.entry(a).or_default() += if a == r { w } else { 0 };
         }
     };
-    for (_, _, p) in &people {
+    for i in 0..n {
+        source.fill(i, &mut scratch);
+        let p = &scratch;
+        observed_days(p, |d, observed| {
+            base = base.min(d.0);
+            if observed {
+                latest = latest.max(d.0);
+            }
+        });
         for s in p
             .stays
             .iter()
@@ -198,6 +295,18 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
             }
         }
     }
+    for z in input.risk_areas {
+        base = base.min(z.period.from.0);
+        latest = latest.max(z.period.from.0);
+    }
+    if base == i32::MAX {
+        base = 0;
+    }
+    let data_as_of =
+        input
+            .data_as_of
+            .unwrap_or(Day(if latest == i32::MIN { base } else { latest }));
+
     for z in input.risk_areas {
         use_region(z.area, 0);
         use_region(z.area.risk_unit(), 0);
@@ -218,25 +327,29 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     };
     let mut persons = Vec::with_capacity(n * 40);
     let mut offsets = Vec::with_capacity((n + 1) * 4);
-    let mut stay_bitmaps: HashMap<(u32, i32), RoaringBitmap> = HashMap::new();
+    let mut stay_bitmaps: Vec<DayBitmaps> = Vec::new();
+    stay_bitmaps.resize_with(dict.len(), DayBitmaps::default);
     let mut cdc_bitmaps = vec![RoaringBitmap::new(); CdcCategory::ALL.len()];
     let mut community_bitmaps = vec![RoaringBitmap::new(); CommunityStatus::ALL.len()];
-    for (pid, (_, _, p)) in people.iter().enumerate() {
+    for (pid, &(_, i)) in people.iter().enumerate() {
         let pid = pid as u32;
+        source.fill(i as usize, &mut scratch);
+        let p = &scratch;
         let at =
             u32::try_from(persons.len()).map_err(|_| BuildError::TooLarge(persons.len() as u64))?;
         put_u32(&mut offsets, at);
         enc.encode(p, &mut persons);
         for s in &p.stays {
-            let r = region_index(s.region);
-            for_each_day(s, |d| {
-                stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+            let days = stay_bitmaps[region_index(s.region) as usize].days(s.first_day, s.last_day);
+            days.iter_mut().for_each(|b| {
+                b.insert(pid);
             });
         }
         for ph in &p.phones {
             for s in &ph.stays {
-                let r = region_index(s.region);
-                for_each_day(s, |d| {
+                let days =
+                    stay_bitmaps[region_index(s.region) as usize].days(s.first_day, s.last_day);
+                for (d, b) in (s.first_day.0..).map(Day).zip(days) {
                     // A phone's stay on day d reaches a query whose window holds d (d … d+13)
                     // when a binding meets that query's window (d-13 … d+13 in all).
                     if ph
@@ -244,9 +357,9 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
                         .iter()
                         .any(|b| b.intersects(d.plus(-13), d.plus(13)))
                     {
-                        stay_bitmaps.entry((r, d.0)).or_default().insert(pid);
+                        b.insert(pid);
                     }
-                });
+                }
             }
         }
         for r in &p.cdc {
@@ -270,7 +383,7 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
     put_u64(&mut meta, folded_through);
 
     let mut keys = Vec::with_capacity(n * 8);
-    for (h, _, _) in &people {
+    for (h, _) in &people {
         put_u64(&mut keys, *h);
     }
     let mut buckets = Vec::new();
@@ -310,7 +423,12 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
 
     let mut entries: Vec<((u64, i32), u32, &RoaringBitmap)> = stay_bitmaps
         .iter()
-        .map(|(&(r, d), b)| ((dict[r as usize].0.padded(), d), r, b))
+        .enumerate()
+        .flat_map(|(r, days)| {
+            let padded = dict[r].0.padded();
+            days.nonempty()
+                .map(move |(d, b)| ((padded, d.0), r as u32, b))
+        })
         .collect();
     entries.sort_unstable_by_key(|e| e.0);
     let stay_section = bitmap_section(entries.iter().map(|((_, d), r, b)| (*r, *d, *b)));
@@ -344,17 +462,21 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
         base_day: Day(base),
         persons: n as u64,
     };
-    let bytes = assemble(&header_input, &sections);
+    let section_sizes = sections
+        .iter()
+        .map(|(id, b)| (*id, b.len() as u64))
+        .collect();
+    let stay_bitmap_count = entries.len() as u64;
+    drop(entries);
+    drop(stay_bitmaps);
+    let bytes = assemble(&header_input, sections);
     let stats = BuildStats {
         persons: n as u64,
         bytes: bytes.len() as u64,
-        sections: sections
-            .iter()
-            .map(|(id, b)| (*id, b.len() as u64))
-            .collect(),
+        sections: section_sizes,
         data_as_of,
         regions: dict.len() as u64,
-        stay_bitmaps: stay_bitmaps.len() as u64,
+        stay_bitmaps: stay_bitmap_count,
     };
     Ok((bytes, stats))
 }
@@ -406,9 +528,11 @@ fn pad(out: &mut Vec<u8>) {
     }
 }
 
-/// Lays out header, section table, aligned sections and footer, with every checksum.
-fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
-    let table_len = sections.len() * SECTION_ENTRY_LEN;
+/// Lays out header, section table, aligned sections and footer, with every checksum. Each
+/// section is freed once copied, so the file and its sections are never all held twice.
+fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
+    let count = sections.len();
+    let table_len = count * SECTION_ENTRY_LEN;
     let total: usize = sections.iter().map(|(_, b)| b.len() + ALIGN).sum::<usize>()
         + HEADER_LEN
         + table_len
@@ -419,14 +543,14 @@ fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
     let mut content = xxhash_rust::xxh3::Xxh3::new();
     for (id, bytes) in sections {
         pad(&mut out);
-        let checksum = xxhash_rust::xxh3::xxh3_64(bytes);
+        let checksum = xxhash_rust::xxh3::xxh3_64(&bytes);
         content.update(&checksum.to_le_bytes());
-        put_u32(&mut table, *id as u32);
+        put_u32(&mut table, id as u32);
         put_u32(&mut table, 0);
         put_u64(&mut table, out.len() as u64);
         put_u64(&mut table, bytes.len() as u64);
         put_u64(&mut table, checksum);
-        out.extend_from_slice(bytes);
+        out.extend_from_slice(&bytes);
     }
     pad(&mut out);
     let file_len = (out.len() + FOOTER_LEN) as u64;
@@ -434,7 +558,7 @@ fn assemble(h: &Header, sections: &[(SectionId, Vec<u8>)]) -> Vec<u8> {
     head.extend_from_slice(&MAGIC);
     put_u16(&mut head, FORMAT_VERSION);
     put_u16(&mut head, OLDEST_READABLE);
-    put_u16(&mut head, sections.len() as u16);
+    put_u16(&mut head, count as u16);
     put_u16(&mut head, 0);
     put_u64(&mut head, h.key_fingerprint);
     put_i32(&mut head, h.data_as_of.0);

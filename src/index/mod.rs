@@ -8,7 +8,10 @@ pub mod format;
 pub mod reader;
 pub mod record;
 
-pub use builder::{BuildError, BuildInput, BuildStats, build_bytes, write_atomic};
+pub use builder::{
+    BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, build_bytes,
+    build_from, write_atomic,
+};
 pub use reader::{Index, IndexError};
 
 #[cfg(test)]

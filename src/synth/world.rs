@@ -12,13 +12,20 @@ use crate::regions::RegionTable;
 
 use super::{GenConfig, GenError, Rates};
 
-/// Birth dates span this many days, ending [`MIN_AGE_DAYS`] before the query day.
+/// Birth dates span this many days, ending [`MIN_AGE_DAYS`] before the query day, in data sets
+/// of up to [`SMALL_ID_CAPACITY`] persons (every data set of earlier versions: their IDs stay).
 const BIRTH_DAYS: u64 = 25_000;
+/// Birth dates span this many days (100 years) in larger data sets.
+const WIDE_BIRTH_DAYS: u64 = 36_500;
 /// The youngest generated person is this many days old (16 years).
 const MIN_AGE_DAYS: i32 = 5_844;
-/// Distinct resident IDs the generator can derive: a birth date and a 3-digit sequence number.
-pub const ID_CAPACITY: u64 = BIRTH_DAYS * 1_000;
-/// Multiplier of the person-index → ID bijection; coprime with [`ID_CAPACITY`] (2^6·5^8).
+/// Distinct resident IDs of a data set of up to this many persons: a birth date and a 3-digit
+/// sequence number.
+const SMALL_ID_CAPACITY: u64 = BIRTH_DAYS * 1_000;
+/// Distinct resident IDs the generator can derive (a city of 30 million fits).
+pub const ID_CAPACITY: u64 = WIDE_BIRTH_DAYS * 1_000;
+/// Multiplier of the person-index → ID bijection; coprime with both capacities (2^6·5^8 and
+/// 2^5·5^6·73).
 const ID_MULTIPLIER: u64 = 15_485_863;
 /// The most phones one person can have; a phone's index is `person * PHONE_SLOTS + slot`.
 pub const PHONE_SLOTS: u64 = 3;
@@ -104,6 +111,8 @@ pub struct World {
     pub risk_areas: Vec<RiskAreaSpec>,
     /// Offset of the ID bijection (drawn from the seed).
     id_offset: u64,
+    /// Distinct IDs of this data set's bijection.
+    id_capacity: u64,
     /// Offset of the phone bijection (drawn from the seed).
     phone_offset: u64,
 }
@@ -130,6 +139,11 @@ impl World {
                 max: ID_CAPACITY,
             });
         }
+        let id_capacity = if cfg.persons <= SMALL_ID_CAPACITY {
+            SMALL_ID_CAPACITY
+        } else {
+            ID_CAPACITY
+        };
         let table = RegionTable::bundled();
         if !table.contains(cfg.city) {
             return Err(city_error("is not in the bundled region table".into()));
@@ -157,7 +171,8 @@ impl World {
             places: Vec::new(),
             cumulative: Vec::new(),
             risk_areas: Vec::new(),
-            id_offset: rng.random_range(0..ID_CAPACITY),
+            id_offset: rng.random_range(0..id_capacity),
+            id_capacity,
             phone_offset: rng.random_range(0..PHONE_CAPACITY),
         };
 
@@ -350,7 +365,7 @@ impl World {
     /// The birth date and sequence number come from a bijection of the index, so two persons
     /// never share an ID whatever their prefixes.
     pub fn id_number(&self, index: u64, prefix: u64) -> IdNumber {
-        let j = bijection(index, ID_MULTIPLIER, self.id_offset, ID_CAPACITY);
+        let j = bijection(index, ID_MULTIPLIER, self.id_offset, self.id_capacity);
         let birth = self.today.plus(-MIN_AGE_DAYS - (j / 1_000) as i32).date();
         use chrono::Datelike;
         let yyyymmdd =
@@ -393,6 +408,7 @@ mod tests {
 
     #[test]
     fn the_bijections_multipliers_are_coprime_with_their_moduli() {
+        assert_eq!(gcd(ID_MULTIPLIER, SMALL_ID_CAPACITY), 1);
         assert_eq!(gcd(ID_MULTIPLIER, ID_CAPACITY), 1);
         assert_eq!(gcd(PHONE_MULTIPLIER, PHONE_CAPACITY), 1);
         let mut seen: Vec<u64> = (0..1000).map(|i| bijection(i, 7, 3, 1000)).collect();

@@ -9,7 +9,7 @@ pub mod reader;
 pub mod record;
 
 pub use builder::{BuildError, BuildInput, BuildStats, build_bytes, write_atomic};
-pub use reader::{Index, IndexError};
+pub use reader::{Index, IndexError, Scratch};
 
 #[cfg(test)]
 mod tests {

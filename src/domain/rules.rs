@@ -5,8 +5,8 @@ use std::cmp::Reverse;
 use std::fmt;
 
 use super::{
-    CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, RegionCode, RiskArea,
-    Stay,
+    CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, Precision, RegionCode,
+    RiskArea, Stay,
 };
 
 /// How a stay coarser than a risk unit is treated.
@@ -303,6 +303,9 @@ pub struct RiskAreaSet {
     areas: Vec<RiskArea>,
     /// (risk unit's padded code, index into `areas`), sorted.
     by_unit: Vec<(u64, u32)>,
+    /// Bit `n` is set when some risk unit lies in province `n` (a code's first two digits): a
+    /// stay in any other province matches nothing, which one test tells.
+    provinces: u128,
 }
 
 impl RiskAreaSet {
@@ -314,7 +317,14 @@ impl RiskAreaSet {
             .map(|(i, a)| (a.area.risk_unit().padded(), i as u32))
             .collect();
         by_unit.sort_unstable();
-        RiskAreaSet { areas, by_unit }
+        let provinces = by_unit
+            .iter()
+            .fold(0, |bits, &(u, _)| bits | (1 << province(u)));
+        RiskAreaSet {
+            areas,
+            by_unit,
+            provinces,
+        }
     }
 
     /// The designations, in the order given.
@@ -324,26 +334,61 @@ impl RiskAreaSet {
 
     /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
     /// inside it (possible), whatever the days.
+    #[inline]
     pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
-        for anc in region.lineage() {
-            let key = anc.padded();
-            let start = self.by_unit.partition_point(|e| e.0 < key);
+        let code = region.padded();
+        if self.provinces & (1 << province(code)) == 0 {
+            return;
+        }
+        // A risk unit is a county or coarser, so only the region's ancestors (or itself) at
+        // province, city and county level can be one; with zero groups stripped two of them
+        // may be the same code (`441900003`: `44`, `4419`, `4419`), which counts once.
+        let own = region.precision();
+        let p = region.truncate(Precision::Province).padded();
+        self.each_of_unit(p, MatchKind::Definite, &mut f);
+        if own >= Precision::City {
+            let c = region.truncate(Precision::City).padded();
+            if c != p {
+                self.each_of_unit(c, MatchKind::Definite, &mut f);
+            }
+            if own >= Precision::County {
+                let k = region.truncate(Precision::County).padded();
+                if k != c {
+                    self.each_of_unit(k, MatchKind::Definite, &mut f);
+                }
+            }
+        }
+        // Only a province or a city can strictly contain a risk unit.
+        if own <= Precision::City {
+            let range = region.padded_range();
+            let start = self.by_unit.partition_point(|e| e.0 <= range.start);
             for &(u, i) in &self.by_unit[start..] {
-                if u != key {
+                if u >= range.end {
                     break;
                 }
-                f(&self.areas[i as usize], MatchKind::Definite);
+                f(&self.areas[i as usize], MatchKind::Possible);
             }
-        }
-        let range = region.padded_range();
-        let start = self.by_unit.partition_point(|e| e.0 <= range.start);
-        for &(u, i) in &self.by_unit[start..] {
-            if u >= range.end {
-                break;
-            }
-            f(&self.areas[i as usize], MatchKind::Possible);
         }
     }
+
+    /// Calls `f` with every area whose risk unit's padded code is `unit`.
+    #[inline]
+    fn each_of_unit(&self, unit: u64, kind: MatchKind, f: &mut impl FnMut(&RiskArea, MatchKind)) {
+        let start = self.by_unit.partition_point(|e| e.0 < unit);
+        for &(u, i) in &self.by_unit[start..] {
+            if u != unit {
+                break;
+            }
+            f(&self.areas[i as usize], kind);
+        }
+    }
+}
+
+/// The province number of a padded code: its first two digits.
+#[inline]
+fn province(padded: u64) -> u32 {
+    // A padded code is under 10^12, so this is under 100 and fits the `provinces` mask.
+    (padded / 10_000_000_000) as u32
 }
 
 /// Evaluates the rules of DOMAIN.md §4 for one person on day `day`.

@@ -18,9 +18,10 @@ const SAMPLE: usize = 1 << 16;
 /// Records decoded ahead for `evaluate` alone.
 const DECODED: usize = 1 << 12;
 
-/// One query as the server answers it (`serve::answer::with_code` without the snapshot and the
-/// thread-local): parse, lookup, decode into scratch, evaluate into the scratch's code; unknown
-/// ids are green. Returns the colour and the number of findings.
+/// One query as the server answers it (`serve::answer::with_code` without the snapshot, the
+/// live records and the thread-local): parse, then `Index::code` (lookup, decode into the
+/// scratch's records, evaluate into its code); unknown ids are green. Returns the number of
+/// findings and whether the person is known.
 fn query<B: AsRef<[u8]>>(
     index: &Index<B>,
     key: &Key,
@@ -29,21 +30,10 @@ fn query<B: AsRef<[u8]>>(
     scratch: &mut Scratch,
 ) -> (usize, bool) {
     let id = IdNumber::parse(text).expect("a valid id");
-    let Some(pid) = index.lookup(key, id) else {
-        scratch.code.clear();
-        return (0, false);
-    };
-    index
-        .person(pid, &mut scratch.records)
+    let (code, known) = index
+        .code(key, id, day, Policy::PrecisionAware, scratch)
         .expect("a verified record");
-    evaluate_into(
-        &scratch.records,
-        index.risk_areas(),
-        day,
-        Policy::PrecisionAware,
-        &mut scratch.code,
-    );
-    (scratch.code.findings.len(), true)
+    (code.findings.len(), known)
 }
 
 /// Calls `f` on the samples in turn, one per iteration.
@@ -146,10 +136,11 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("lookup_unknown", n), |b| {
         b.iter(cycle(&unknown, |&id| index.lookup(key, black_box(id))))
     });
+    let (mut records, mut spare) = (PersonRecords::default(), Vec::new());
     g.bench_function(BenchmarkId::new("decode", n), |b| {
         b.iter(cycle(&pids, |&pid| {
             index
-                .person(black_box(pid), &mut scratch.records)
+                .person_reusing(black_box(pid), &mut records, &mut spare)
                 .expect("decodes");
         }))
     });

@@ -10,8 +10,8 @@ use super::builder::bucket_of;
 use super::format::*;
 use super::record::{Decoder, RecordError};
 use crate::domain::{
-    Code, Day, IdNumber, Period, PersonRecords, Policy, RegionCode, RiskArea, RiskAreaSet,
-    RiskLevel, evaluate_into,
+    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, RegionCode, RiskArea,
+    RiskAreaSet, RiskLevel, evaluate_into,
 };
 use crate::key::Key;
 
@@ -77,6 +77,8 @@ pub struct Scratch {
     pub records: PersonRecords,
     /// The last answer.
     pub code: Code,
+    /// Phones the last records had beyond this person's, kept with their lists' allocations.
+    spare_phones: Vec<PhoneRecords>,
 }
 
 impl Default for Scratch {
@@ -84,6 +86,7 @@ impl Default for Scratch {
         Scratch {
             records: PersonRecords::default(),
             code: Code::green(),
+            spare_phones: Vec::new(),
         }
     }
 }
@@ -488,6 +491,18 @@ impl<B: AsRef<[u8]>> Index<B> {
 
     /// Decodes person `pid`'s records into `out` (reusing its allocations).
     pub fn person(&self, pid: u32, out: &mut PersonRecords) -> Result<(), RecordError> {
+        self.person_reusing(pid, out, &mut Vec::new())
+    }
+
+    /// [`Index::person`], keeping the phones `out` had beyond this person's in `spare` (and
+    /// taking phones from there), so no list is dropped and reallocated when consecutive
+    /// persons have different numbers of phones.
+    pub fn person_reusing(
+        &self,
+        pid: u32,
+        out: &mut PersonRecords,
+        spare: &mut Vec<PhoneRecords>,
+    ) -> Result<(), RecordError> {
         let offsets = self.section(SectionId::Offsets);
         let i = pid as usize;
         if i >= self.persons as usize {
@@ -506,7 +521,7 @@ impl<B: AsRef<[u8]>> Index<B> {
             base: self.base,
             regions: &regions[8..8 + self.region_count * 8],
         }
-        .decode(rec, out)
+        .decode_reusing(rec, out, spare)
     }
 
     /// The rules' answer for document number `id` on `day` under `policy`, and whether the
@@ -546,7 +561,9 @@ impl<B: AsRef<[u8]>> Index<B> {
     ) -> Result<(&'s Code, bool), RecordError> {
         let pid = self.lookup_hash(hash);
         match pid {
-            Some(pid) => self.person(pid, &mut scratch.records)?,
+            Some(pid) => {
+                self.person_reusing(pid, &mut scratch.records, &mut scratch.spare_phones)?
+            }
             None => scratch.records.clear(),
         }
         if !live(&mut scratch.records) && pid.is_none() {

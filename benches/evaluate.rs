@@ -7,10 +7,10 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate};
-use healthcode::index::Index;
+use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate, evaluate_into};
+use healthcode::index::{Index, Scratch};
 use healthcode::key::Key;
-use healthcode::serve::answer::code_for;
+use healthcode::serve::answer::with_code;
 use healthcode::serve::state::{State, open_index};
 
 /// Ids drawn per sample; a power of two so the next one is a mask away.
@@ -18,24 +18,22 @@ const SAMPLE: usize = 1 << 16;
 /// Records decoded ahead for `evaluate` alone.
 const DECODED: usize = 1 << 12;
 
-/// One query as the server answers it (`serve::answer::code_for` without the snapshot and the
-/// thread-local): parse, lookup, decode into scratch, evaluate; unknown ids are green.
+/// One query as the server answers it (`serve::answer::with_code` without the snapshot, the
+/// live records and the thread-local): parse, then `Index::code` (lookup, decode into the
+/// scratch's records, evaluate into its code); unknown ids are green. Returns the number of
+/// findings and whether the person is known.
 fn query<B: AsRef<[u8]>>(
     index: &Index<B>,
     key: &Key,
     text: &str,
     day: Day,
-    scratch: &mut PersonRecords,
-) -> (Code, bool) {
+    scratch: &mut Scratch,
+) -> (usize, bool) {
     let id = IdNumber::parse(text).expect("a valid id");
-    let Some(pid) = index.lookup(key, id) else {
-        return (Code::green(), false);
-    };
-    index.person(pid, scratch).expect("a verified record");
-    (
-        evaluate(scratch, index.risk_areas(), day, Policy::PrecisionAware),
-        true,
-    )
+    let (code, known) = index
+        .code(key, id, day, Policy::PrecisionAware, scratch)
+        .expect("a verified record");
+    (code.findings.len(), known)
 }
 
 /// Calls `f` on the samples in turn, one per iteration.
@@ -100,7 +98,7 @@ fn benches(c: &mut Criterion) {
     let n = world.persons;
     let mut g = c.benchmark_group("query");
     g.throughput(Throughput::Elements(1));
-    let mut scratch = PersonRecords::default();
+    let mut scratch = Scratch::default();
     g.bench_function(BenchmarkId::new("known", n), |b| {
         b.iter(cycle(&known_text, |t| {
             query(&index, key, black_box(t), day, &mut scratch)
@@ -123,7 +121,10 @@ fn benches(c: &mut Criterion) {
     let snap = state.current();
     g.bench_function(BenchmarkId::new("known_serve", n), |b| {
         b.iter(cycle(&known_text, |t| {
-            code_for(&state, &snap, black_box(t), day).expect("a valid id")
+            with_code(&state, &snap, black_box(t), day, |code, known| {
+                (code.findings.len(), known)
+            })
+            .expect("a valid id")
         }))
     });
     g.bench_function(BenchmarkId::new("parse", n), |b| {
@@ -135,19 +136,25 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("lookup_unknown", n), |b| {
         b.iter(cycle(&unknown, |&id| index.lookup(key, black_box(id))))
     });
+    let (mut records, mut spare) = (PersonRecords::default(), Vec::new());
     g.bench_function(BenchmarkId::new("decode", n), |b| {
         b.iter(cycle(&pids, |&pid| {
-            index.person(black_box(pid), &mut scratch).expect("decodes");
+            index
+                .person_reusing(black_box(pid), &mut records, &mut spare)
+                .expect("decodes");
         }))
     });
+    let mut code = Code::green();
     g.bench_function(BenchmarkId::new("evaluate", n), |b| {
         b.iter(cycle(&decoded, |r| {
-            evaluate(
+            evaluate_into(
                 black_box(r),
                 index.risk_areas(),
                 day,
                 Policy::PrecisionAware,
-            )
+                &mut code,
+            );
+            code.findings.len()
         }))
     });
     g.finish();

@@ -31,11 +31,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::domain::{
-    Code, Color, Day, IdNumber, PersonRecords, Policy, Precision, Reason, RegionCode, RiskArea,
-};
-use crate::index::Index;
+use crate::domain::{Code, Color, Day, IdNumber, Policy, Precision, Reason, RegionCode, RiskArea};
 use crate::index::record::RecordError;
+use crate::index::{Index, Scratch};
 use crate::key::Key;
 
 /// The columns of a truth file (any order; other columns are ignored).
@@ -438,7 +436,7 @@ pub fn evaluate<B: AsRef<[u8]> + Sync>(
                 scope.spawn(|| -> Result<(Vec<Tally>, u64), EvalError> {
                     let mut tallies = vec![Tally::default(); policies.len()];
                     let mut unknown = 0;
-                    let mut scratch = PersonRecords::default();
+                    let mut scratch = Scratch::default();
                     loop {
                         let c = next.fetch_add(1, Ordering::Relaxed);
                         if c >= chunks {
@@ -455,7 +453,7 @@ pub fn evaluate<B: AsRef<[u8]> + Sync>(
                                         pid: index.lookup(key, id).unwrap_or(u32::MAX),
                                         error,
                                     })?;
-                                tally.add(&code, exposed);
+                                tally.add(code, exposed);
                                 if i == 0 {
                                     unknown += u64::from(!known);
                                 }

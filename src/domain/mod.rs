@@ -16,4 +16,4 @@ pub use id::{IdError, IdNumber};
 pub use phone::{Phone, PhoneError, PhoneTail};
 pub use records::*;
 pub use region::{Precision, RegionCode, RegionError};
-pub use rules::{Code, Color, Finding, Policy, Reason, RiskAreaSet, evaluate};
+pub use rules::{Code, Color, Finding, Policy, Reason, RiskAreaSet, evaluate, evaluate_into};

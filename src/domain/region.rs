@@ -45,8 +45,15 @@ impl Precision {
     }
 
     /// 10^(12 - digits): the size of the padded-code range a region of this level spans.
-    fn span(self) -> u64 {
-        10u64.pow(12 - self.digits() as u32)
+    #[inline]
+    const fn span(self) -> u64 {
+        match self {
+            Precision::Province => 10_000_000_000,
+            Precision::City => 100_000_000,
+            Precision::County => 1_000_000,
+            Precision::Street => 1_000,
+            Precision::Community => 1,
+        }
     }
 }
 
@@ -98,28 +105,48 @@ impl RegionCode {
     }
 
     /// The 12-digit zero-padded code.
+    #[inline]
     pub fn padded(self) -> u64 {
         self.0
     }
 
-    /// The level of this code: that of its last non-zero digit group.
+    /// The level of this code: that of its last non-zero digit group. Each test is a remainder
+    /// by a constant, which compiles to multiplications (no divide instruction): this runs for
+    /// every stay of every query.
+    #[inline]
     pub fn precision(self) -> Precision {
-        for p in Precision::ALL.iter().rev() {
-            if p.digits() == 2 || self.0 % (p.span() * group_size(*p)) / p.span() != 0 {
-                return *p;
-            }
+        let c = self.0;
+        if !c.is_multiple_of(Precision::Street.span()) {
+            Precision::Community
+        } else if !c.is_multiple_of(Precision::County.span()) {
+            Precision::Street
+        } else if !c.is_multiple_of(Precision::City.span()) {
+            Precision::County
+        } else if !c.is_multiple_of(Precision::Province.span()) {
+            Precision::City
+        } else {
+            Precision::Province
         }
-        Precision::Province
     }
 
     /// The ancestor of this region at level `p`, with any zero groups stripped (so it may be
     /// coarser than `p`, as `441900003` → `4419`: Dongguan has no county level); the region
     /// itself when it is already at `p` or coarser.
+    #[inline]
     pub fn truncate(self, p: Precision) -> RegionCode {
-        RegionCode(self.0 / p.span() * p.span())
+        // One arm per level, so each division is by a constant.
+        let t = |span: u64| RegionCode(self.0 / span * span);
+        match p {
+            Precision::Province => t(Precision::Province.span()),
+            Precision::City => t(Precision::City.span()),
+            Precision::County => t(Precision::County.span()),
+            Precision::Street => t(Precision::Street.span()),
+            Precision::Community => self,
+        }
     }
 
     /// True when `other` equals this region or lies below it.
+    #[inline]
     pub fn contains(self, other: RegionCode) -> bool {
         other.truncate(self.precision()) == self
     }
@@ -131,11 +158,13 @@ impl RegionCode {
 
     /// The risk unit of a risk area in this region: the county that contains it, or the region
     /// itself when it is a county or coarser.
+    #[inline]
     pub fn risk_unit(self) -> RegionCode {
         self.truncate(Precision::County)
     }
 
     /// The padded codes of this region and everything below it: `[padded, end)`.
+    #[inline]
     pub fn padded_range(self) -> std::ops::Range<u64> {
         let span = self.precision().span();
         self.0..self.0 + span
@@ -156,11 +185,6 @@ impl RegionCode {
                 })
             })
     }
-}
-
-/// 10^(digits of this group): 100 for the 2-digit groups, 1000 for the 3-digit ones.
-fn group_size(p: Precision) -> u64 {
-    if p.digits() <= 6 { 100 } else { 1000 }
 }
 
 impl fmt::Display for RegionCode {
@@ -233,6 +257,43 @@ mod tests {
         assert_eq!(r("110105001").precision(), Precision::Street);
         assert_eq!(r("110105001001").precision(), Precision::Community);
         assert_eq!(r("441900003").precision(), Precision::Street);
+    }
+
+    /// The arithmetic against the digits themselves: the precision is the level of the last
+    /// non-zero digit group, and truncating keeps the digits of the coarser groups.
+    #[test]
+    fn precision_and_truncation_follow_the_digit_groups() {
+        let groups = [(0, 2), (2, 4), (4, 6), (6, 9), (9, 12)];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Zero some groups so that every level and zero groups in the middle occur.
+            let mut digits: Vec<u8> = format!("{:012}", x % 1_000_000_000_000).into_bytes();
+            for (g, &(a, b)) in groups.iter().enumerate().skip(1) {
+                if (i >> g) & 1 == 1 {
+                    digits[a..b].fill(b'0');
+                }
+            }
+            if digits[..2] == *b"00" {
+                digits[1] = b'1';
+            }
+            let text = String::from_utf8(digits).unwrap();
+            let code = r(&text);
+            let last = groups
+                .iter()
+                .rposition(|&(a, b)| text[a..b].bytes().any(|d| d != b'0'))
+                .unwrap();
+            assert_eq!(code.precision(), Precision::ALL[last], "{text}");
+            for (g, p) in Precision::ALL.into_iter().enumerate() {
+                let keep = groups[g].1;
+                let want: u64 = format!("{}{}", &text[..keep], "0".repeat(12 - keep))
+                    .parse()
+                    .unwrap();
+                assert_eq!(code.truncate(p).padded(), want, "{text} {p}");
+            }
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::cmp::Reverse;
 use std::fmt;
 
 use super::{
-    CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, RegionCode, RiskArea,
-    Stay,
+    CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, Precision, RegionCode,
+    RiskArea, Stay,
 };
 
 /// How a stay coarser than a risk unit is treated.
@@ -235,40 +235,56 @@ impl Code {
         }
     }
 
+    /// Makes this code green with no findings, keeping the findings' allocation.
+    pub fn clear(&mut self) {
+        self.findings.clear();
+        self.color = Color::Green;
+        self.travel_allowed = true;
+    }
+
     /// Derives colour and travel permission from findings, and orders them strongest first.
-    pub fn from_findings(mut findings: Vec<Finding>) -> Code {
-        // Unique on the key, keeping the latest day, then strongest (and latest) first.
-        findings.sort_unstable_by_key(|f| {
-            (
-                f.reason,
-                f.region,
-                f.risk_area,
-                f.phone_tail,
-                Reverse(f.day),
-            )
-        });
-        findings.dedup_by_key(|f| (f.reason, f.region, f.risk_area, f.phone_tail));
-        findings.sort_unstable_by_key(|f| {
-            (
-                f.reason,
-                Reverse(f.day),
-                f.region,
-                f.risk_area,
-                f.phone_tail,
-            )
-        });
+    pub fn from_findings(findings: Vec<Finding>) -> Code {
+        let mut code = Code {
+            color: Color::Green,
+            findings,
+            travel_allowed: true,
+        };
+        code.finish();
+        code
+    }
+
+    /// Makes `findings` unique on their key (keeping the latest day), orders them strongest
+    /// first, and derives colour and travel permission from them.
+    fn finish(&mut self) {
+        let findings = &mut self.findings;
+        if findings.len() > 1 {
+            // Unique on the key, keeping the latest day: sort by (key, latest day first), dedup.
+            findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
+            findings.dedup_by_key(|f| (f.reason, ident(f)));
+            // Then strongest and latest first. Keys are unique now, so the order is total; it
+            // usually holds already (the findings of one reason share their day).
+            let order = |f: &Finding| (f.reason as u8, Reverse(f.day), ident(f));
+            if !findings.is_sorted_by_key(order) {
+                findings.sort_unstable_by_key(order);
+            }
+        }
         let color = findings
             .iter()
             .filter_map(|f| f.reason.color())
             .max()
             .unwrap_or(Color::Green);
-        let travel_allowed = color == Color::Green && !findings.iter().any(|f| f.blocks_travel);
-        Code {
-            color,
-            findings,
-            travel_allowed,
-        }
+        self.travel_allowed = color == Color::Green && !findings.iter().any(|f| f.blocks_travel);
+        self.color = color;
     }
+}
+
+/// A finding's (region, risk area, phone tail) packed into one integer ordered as that tuple is
+/// (`None` first): the region and the area take 40 bits each (a padded code is under 10^12),
+/// the tail 17.
+fn ident(f: &Finding) -> u128 {
+    let code = |r: Option<RegionCode>| r.map_or(0, |r| u128::from(r.padded()) + 1);
+    let tail = f.phone_tail.map_or(0, |t| u128::from(t.0) + 1);
+    code(f.region) << 57 | code(f.risk_area) << 17 | tail
 }
 
 /// Whether a stay's region lies inside a risk unit or strictly contains it.
@@ -287,6 +303,9 @@ pub struct RiskAreaSet {
     areas: Vec<RiskArea>,
     /// (risk unit's padded code, index into `areas`), sorted.
     by_unit: Vec<(u64, u32)>,
+    /// Bit `n` is set when some risk unit lies in province `n` (a code's first two digits): a
+    /// stay in any other province matches nothing, which one test tells.
+    provinces: u128,
 }
 
 impl RiskAreaSet {
@@ -298,7 +317,14 @@ impl RiskAreaSet {
             .map(|(i, a)| (a.area.risk_unit().padded(), i as u32))
             .collect();
         by_unit.sort_unstable();
-        RiskAreaSet { areas, by_unit }
+        let provinces = by_unit
+            .iter()
+            .fold(0, |bits, &(u, _)| bits | (1 << province(u)));
+        RiskAreaSet {
+            areas,
+            by_unit,
+            provinces,
+        }
     }
 
     /// The designations, in the order given.
@@ -308,31 +334,81 @@ impl RiskAreaSet {
 
     /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
     /// inside it (possible), whatever the days.
+    #[inline]
     pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
-        for anc in region.lineage() {
-            let key = anc.padded();
-            let start = self.by_unit.partition_point(|e| e.0 < key);
-            for &(u, i) in &self.by_unit[start..] {
-                if u != key {
-                    break;
+        let code = region.padded();
+        if self.provinces & (1 << province(code)) == 0 {
+            return;
+        }
+        // A risk unit is a county or coarser, so only the region's ancestors (or itself) at
+        // province, city and county level can be one; with zero groups stripped two of them
+        // may be the same code (`441900003`: `44`, `4419`, `4419`), which counts once.
+        let own = region.precision();
+        let p = region.truncate(Precision::Province).padded();
+        self.each_of_unit(p, MatchKind::Definite, &mut f);
+        if own >= Precision::City {
+            let c = region.truncate(Precision::City).padded();
+            if c != p {
+                self.each_of_unit(c, MatchKind::Definite, &mut f);
+            }
+            if own >= Precision::County {
+                let k = region.truncate(Precision::County).padded();
+                if k != c {
+                    self.each_of_unit(k, MatchKind::Definite, &mut f);
                 }
-                f(&self.areas[i as usize], MatchKind::Definite);
             }
         }
-        let range = region.padded_range();
-        let start = self.by_unit.partition_point(|e| e.0 <= range.start);
+        // Only a province or a city can strictly contain a risk unit.
+        if own <= Precision::City {
+            let range = region.padded_range();
+            let start = self.by_unit.partition_point(|e| e.0 <= range.start);
+            for &(u, i) in &self.by_unit[start..] {
+                if u >= range.end {
+                    break;
+                }
+                f(&self.areas[i as usize], MatchKind::Possible);
+            }
+        }
+    }
+
+    /// Calls `f` with every area whose risk unit's padded code is `unit`.
+    #[inline]
+    fn each_of_unit(&self, unit: u64, kind: MatchKind, f: &mut impl FnMut(&RiskArea, MatchKind)) {
+        let start = self.by_unit.partition_point(|e| e.0 < unit);
         for &(u, i) in &self.by_unit[start..] {
-            if u >= range.end {
+            if u != unit {
                 break;
             }
-            f(&self.areas[i as usize], MatchKind::Possible);
+            f(&self.areas[i as usize], kind);
         }
     }
 }
 
+/// The province number of a padded code: its first two digits.
+#[inline]
+fn province(padded: u64) -> u32 {
+    // A padded code is under 10^12, so this is under 100 and fits the `provinces` mask.
+    (padded / 10_000_000_000) as u32
+}
+
 /// Evaluates the rules of DOMAIN.md §4 for one person on day `day`.
 pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy) -> Code {
-    let mut findings = Vec::new();
+    let mut code = Code::green();
+    evaluate_into(p, areas, day, policy, &mut code);
+    code
+}
+
+/// [`evaluate`] into `out`, reusing its findings' allocation: the query path calls it with one
+/// `Code` per thread, so an evaluation allocates nothing once the buffer has grown.
+pub fn evaluate_into(
+    p: &PersonRecords,
+    areas: &RiskAreaSet,
+    day: Day,
+    policy: Policy,
+    out: &mut Code,
+) {
+    let findings = &mut out.findings;
+    findings.clear();
     let ws = day.window_start();
 
     for r in &p.cdc {
@@ -358,8 +434,11 @@ pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy
         }
     }
 
-    // Risk-area matches: (definite?, stay region, area, latest uncleared day, phone tail).
-    let mut matches: Vec<(bool, RegionCode, RegionCode, Day, Option<PhoneTail>)> = Vec::new();
+    // Risk-area matches go straight into the findings: a definite match as VISITED_RISK_AREA
+    // until every stay is seen, since one definite match on D or D-1 (IN_RISK_AREA) changes
+    // what the others give.
+    let yesterday = day.plus(-1);
+    let mut in_risk = false;
     let mut match_stay = |stay: &Stay, tail: Option<PhoneTail>| {
         let lo0 = stay.first_day.max(ws);
         let hi0 = stay.last_day.min(day);
@@ -379,8 +458,19 @@ pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy
             {
                 return;
             }
-            let definite = kind == MatchKind::Definite || policy == Policy::CityLevel;
-            matches.push((definite, stay.region, z.area, hi, tail));
+            let reason = if kind == MatchKind::Definite || policy == Policy::CityLevel {
+                in_risk |= hi >= yesterday;
+                Reason::VisitedRiskArea
+            } else {
+                Reason::ItineraryImprecise
+            };
+            findings.push(Finding::new(
+                reason,
+                Some(stay.region),
+                Some(z.area),
+                hi,
+                tail,
+            ));
         });
     };
     for stay in &p.stays {
@@ -393,15 +483,15 @@ pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy
             }
         }
     }
-    let in_risk = matches.iter().any(|m| m.0 && m.3 >= day.plus(-1));
-    for &(definite, region, area, d, tail) in &matches {
-        let reason = match (definite, in_risk) {
-            (true, true) if d >= day.plus(-1) => Reason::InRiskArea,
-            (true, true) => continue,
-            (true, false) => Reason::VisitedRiskArea,
-            (false, _) => Reason::ItineraryImprecise,
-        };
-        findings.push(Finding::new(reason, Some(region), Some(area), d, tail));
+    if in_risk {
+        // Definite matches on D or D-1 are IN_RISK_AREA, and the earlier ones give nothing.
+        findings.retain_mut(|f| {
+            if f.reason != Reason::VisitedRiskArea {
+                return true;
+            }
+            f.reason = Reason::InRiskArea;
+            f.day >= yesterday
+        });
     }
 
     for a in &p.arrivals {
@@ -454,7 +544,7 @@ pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy
         }
     }
 
-    Code::from_findings(findings)
+    out.finish();
 }
 
 /// The latest day through which a verification (made on or before `day`) clears matches whose

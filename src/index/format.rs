@@ -135,18 +135,22 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a little-endian u16 at `at` (caller checked bounds).
+#[inline]
 pub fn get_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
 }
 /// Reads a little-endian u32 at `at` (caller checked bounds).
+#[inline]
 pub fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 /// Reads a little-endian i32 at `at` (caller checked bounds).
+#[inline]
 pub fn get_i32(b: &[u8], at: usize) -> i32 {
     i32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 /// Reads a little-endian u64 at `at` (caller checked bounds).
+#[inline]
 pub fn get_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }

@@ -12,7 +12,7 @@ pub use builder::{
     BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, build_bytes,
     build_from, write_atomic,
 };
-pub use reader::{Index, IndexError};
+pub use reader::{Index, IndexError, Scratch};
 
 #[cfg(test)]
 mod tests {

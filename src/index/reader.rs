@@ -10,8 +10,8 @@ use super::builder::bucket_of;
 use super::format::*;
 use super::record::{Decoder, RecordError};
 use crate::domain::{
-    Code, Day, IdNumber, Period, PersonRecords, Policy, RegionCode, RiskArea, RiskAreaSet,
-    RiskLevel, evaluate,
+    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, RegionCode, RiskArea,
+    RiskAreaSet, RiskLevel, evaluate_into,
 };
 use crate::key::Key;
 
@@ -66,6 +66,28 @@ fn corrupted(section: &'static str, what: impl Into<String>) -> IndexError {
     IndexError::Corrupted {
         section,
         what: what.into(),
+    }
+}
+
+/// What one query reuses from the last: the decoded records and the answer's findings, so a
+/// query allocates nothing once they have grown. One per thread.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The person's records, decoded (and extended by live records).
+    pub records: PersonRecords,
+    /// The last answer.
+    pub code: Code,
+    /// Phones the last records had beyond this person's, kept with their lists' allocations.
+    spare_phones: Vec<PhoneRecords>,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            records: PersonRecords::default(),
+            code: Code::green(),
+            spare_phones: Vec::new(),
+        }
     }
 }
 
@@ -469,6 +491,18 @@ impl<B: AsRef<[u8]>> Index<B> {
 
     /// Decodes person `pid`'s records into `out` (reusing its allocations).
     pub fn person(&self, pid: u32, out: &mut PersonRecords) -> Result<(), RecordError> {
+        self.person_reusing(pid, out, &mut Vec::new())
+    }
+
+    /// [`Index::person`], keeping the phones `out` had beyond this person's in `spare` (and
+    /// taking phones from there), so no list is dropped and reallocated when consecutive
+    /// persons have different numbers of phones.
+    pub fn person_reusing(
+        &self,
+        pid: u32,
+        out: &mut PersonRecords,
+        spare: &mut Vec<PhoneRecords>,
+    ) -> Result<(), RecordError> {
         let offsets = self.section(SectionId::Offsets);
         let i = pid as usize;
         if i >= self.persons as usize {
@@ -487,21 +521,21 @@ impl<B: AsRef<[u8]>> Index<B> {
             base: self.base,
             regions: &regions[8..8 + self.region_count * 8],
         }
-        .decode(rec, out)
+        .decode_reusing(rec, out, spare)
     }
 
     /// The rules' answer for document number `id` on `day` under `policy`, and whether the
     /// person is known: look up, decode into `scratch` (reused), evaluate against the index's
     /// risk areas. A number with no record answers green with `known = false`. `eval` uses it;
     /// the server calls [`Index::code_of`] with its live risk areas and records.
-    pub fn code(
+    pub fn code<'s>(
         &self,
         key: &Key,
         id: IdNumber,
         day: Day,
         policy: Policy,
-        scratch: &mut PersonRecords,
-    ) -> Result<(Code, bool), RecordError> {
+        scratch: &'s mut Scratch,
+    ) -> Result<(&'s Code, bool), RecordError> {
         self.code_of(
             key.hash_id(id),
             day,
@@ -513,27 +547,31 @@ impl<B: AsRef<[u8]>> Index<B> {
     }
 
     /// The rules' answer for the person with keyed hash `hash` on `day` against `areas`, and
-    /// whether the person is known: decodes their record (if any) into `scratch`, lets `live` add
-    /// records of their own (it says whether it added any), and evaluates. The one path every
-    /// answer takes, from the server and from `eval`.
-    pub fn code_of(
+    /// whether the person is known: decodes their record (if any) into `scratch.records`, lets
+    /// `live` add records of their own (it says whether it added any), and evaluates into
+    /// `scratch.code`. The one path every answer takes, from the server and from `eval`.
+    pub fn code_of<'s>(
         &self,
         hash: u64,
         day: Day,
         policy: Policy,
         areas: &RiskAreaSet,
-        scratch: &mut PersonRecords,
+        scratch: &'s mut Scratch,
         live: impl FnOnce(&mut PersonRecords) -> bool,
-    ) -> Result<(Code, bool), RecordError> {
+    ) -> Result<(&'s Code, bool), RecordError> {
         let pid = self.lookup_hash(hash);
         match pid {
-            Some(pid) => self.person(pid, scratch)?,
-            None => scratch.clear(),
+            Some(pid) => {
+                self.person_reusing(pid, &mut scratch.records, &mut scratch.spare_phones)?
+            }
+            None => scratch.records.clear(),
         }
-        if !live(scratch) && pid.is_none() {
-            return Ok((Code::green(), false));
+        if !live(&mut scratch.records) && pid.is_none() {
+            scratch.code.clear();
+            return Ok((&scratch.code, false));
         }
-        Ok((evaluate(scratch, areas, day, policy), true))
+        evaluate_into(&scratch.records, areas, day, policy, &mut scratch.code);
+        Ok((&scratch.code, true))
     }
 
     /// The name of a region the index knows, or "".

@@ -222,6 +222,18 @@ impl Decoder<'_> {
 
     /// Decodes one record into `out`, reusing its allocations.
     pub fn decode(&self, bytes: &[u8], out: &mut PersonRecords) -> Result<(), RecordError> {
+        self.decode_reusing(bytes, out, &mut Vec::new())
+    }
+
+    /// [`Decoder::decode`], parking the phones `out` no longer needs in `spare` and taking the
+    /// phones it needs from there, so their lists keep their allocations from one record to the
+    /// next whatever the phone counts.
+    pub fn decode_reusing(
+        &self,
+        bytes: &[u8],
+        out: &mut PersonRecords,
+        spare: &mut Vec<PhoneRecords>,
+    ) -> Result<(), RecordError> {
         let mut c = Cursor::new(bytes);
         let flags = c.u8()?;
         if flags & !(OWN_STAYS | EXTRAS | PHONES_INLINE_MAX) != 0 {
@@ -238,8 +250,12 @@ impl Decoder<'_> {
         if flags & OWN_STAYS != 0 {
             Self::list(&mut c, &mut out.stays, |c| self.stay(c, true))?;
         }
-        out.phones.truncate(n_phones);
-        out.phones.resize_with(n_phones, PhoneRecords::default);
+        while out.phones.len() > n_phones {
+            spare.extend(out.phones.pop());
+        }
+        while out.phones.len() < n_phones {
+            out.phones.push(spare.pop().unwrap_or_default());
+        }
         for ph in out.phones.iter_mut() {
             ph.tail = PhoneTail(c.u16()?);
             if ph.tail.0 > 9999 {

@@ -7,12 +7,13 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Reason};
+use crate::domain::{Code, Color, Day, IdNumber, Reason};
+use crate::index::Scratch;
 use crate::proto;
 
 thread_local! {
-    /// Reused per worker thread so a query allocates nothing for decoding.
-    static SCRATCH: RefCell<PersonRecords> = RefCell::new(PersonRecords::default());
+    /// Reused per worker thread so a query allocates nothing for decoding and evaluating.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Why a query item is invalid; its text goes into `INVALID_ARGUMENT` or a batch item's error.
@@ -41,26 +42,35 @@ pub fn code_for(
     id_number: &str,
     day: Day,
 ) -> Result<(Code, bool), Invalid> {
+    with_code(state, snap, id_number, day, |code, known| {
+        (code.clone(), known)
+    })
+}
+
+/// Calls `f` with the rules' answer for one document number on one day (evaluated into this
+/// thread's scratch, so nothing is copied), or says why the number is invalid.
+pub fn with_code<R>(
+    state: &State,
+    snap: &Snapshot,
+    id_number: &str,
+    day: Day,
+    f: impl FnOnce(&Code, bool) -> R,
+) -> Result<R, Invalid> {
     let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
     let hash = state.key.hash_id(id);
     SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
         // The snapshot was fully verified before it was served, so a record always decodes.
-        Ok(snap
+        let (code, known) = snap
             .index
-            .code_of(
-                hash,
-                day,
-                state.policy,
-                &snap.risk_areas,
-                &mut s.borrow_mut(),
-                |p| {
-                    state
-                        .overlay
-                        .as_ref()
-                        .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
-                },
-            )
-            .expect("a verified index decodes every record"))
+            .code_of(hash, day, state.policy, &snap.risk_areas, &mut s, |p| {
+                state
+                    .overlay
+                    .as_ref()
+                    .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
+            })
+            .expect("a verified index decodes every record");
+        Ok(f(code, known))
     })
 }
 
@@ -127,12 +137,13 @@ pub fn answer(
     stamp: &mut Option<Stamp>,
 ) -> Result<proto::CodeResponse, Invalid> {
     let day = query_day(state, as_of)?;
-    let (code, known) = code_for(state, snap, id_number, day)?;
-    let stamp = match stamp {
-        Some(s) if s.fits(snap, day) => s,
-        _ => stamp.insert(Stamp::new(snap, day)),
-    };
-    Ok(response(snap, &code, known, stamp))
+    with_code(state, snap, id_number, day, |code, known| {
+        let stamp = match stamp {
+            Some(s) if s.fits(snap, day) => s,
+            _ => stamp.insert(Stamp::new(snap, day)),
+        };
+        response(snap, code, known, stamp)
+    })
 }
 
 /// The wire colour.

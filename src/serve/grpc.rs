@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
 
-use super::answer::{Stamp, answer, code_for, query_day, response};
+use super::answer::{Stamp, answer, query_day, response, with_code};
 use super::auth::Caller;
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
@@ -65,17 +65,21 @@ impl HealthCode for HealthCodeService {
         let results = r
             .id_numbers
             .iter()
-            .map(|id| match code_for(&self.state, &snap, id, day) {
-                Ok((code, known)) => proto::CodeResult {
-                    valid: true,
-                    error: String::new(),
-                    code: Some(response(&snap, &code, known, &stamp)),
-                },
-                Err(e) => proto::CodeResult {
-                    valid: false,
-                    error: e.0,
-                    code: None,
-                },
+            .map(|id| {
+                match with_code(&self.state, &snap, id, day, |code, known| {
+                    response(&snap, code, known, &stamp)
+                }) {
+                    Ok(code) => proto::CodeResult {
+                        valid: true,
+                        error: String::new(),
+                        code: Some(code),
+                    },
+                    Err(e) => proto::CodeResult {
+                        valid: false,
+                        error: e.0,
+                        code: None,
+                    },
+                }
             })
             .collect();
         Ok(Response::new(proto::BatchCodeResponse { results }))

@@ -217,6 +217,15 @@ impl Target {
         Ok(Self::demo_dir().and_then(|d| first_query_token(&d.join("tokens")).ok()))
     }
 
+    /// The token and the pool of ids a run sends.
+    fn prepare(&self) -> anyhow::Result<(Option<String>, Arc<Pool>)> {
+        let token = self.token()?;
+        let known = self.known()?;
+        let pool = Pool::new(&known, self.mix, self.pool, self.seed);
+        pool.describe();
+        Ok((token, Arc::new(pool)))
+    }
+
     /// The known ids.
     fn known(&self) -> anyhow::Result<Vec<String>> {
         let path = match &self.ids {
@@ -400,11 +409,7 @@ fn run(
     out: Output,
 ) -> anyhow::Result<bool> {
     let plan = load.plan(rate)?;
-    let token = target.token()?;
-    let known = target.known()?;
-    let pool = Arc::new(Pool::new(&known, target.mix, target.pool, target.seed));
-    drop(known);
-    pool.describe();
+    let (token, pool) = target.prepare()?;
     let rt = load.runtime()?;
     let mut machine = Machine::start();
     // The ceiling server (and the answer it repeats) lives across the rounds.
@@ -501,26 +506,28 @@ fn sweep(
     fractions: Vec<f64>,
     out: Output,
 ) -> anyhow::Result<bool> {
-    let token = target.token()?;
-    let known = target.known()?;
-    let pool = Arc::new(Pool::new(&known, target.mix, target.pool, target.seed));
-    drop(known);
+    let (token, pool) = target.prepare()?;
     let rt = load.runtime()?;
     let mut machine = Machine::start();
     let mut text = String::new();
     let mut peak = None;
-    let rates = if rates.is_empty() {
-        let plan = load.plan(None)?;
+    // One run against healthcode at `rate` (None: closed loop).
+    let at = |rate: Option<f64>| -> anyhow::Result<Report> {
+        let plan = load.plan(rate)?;
+        let server = &target.server;
         let o = measure(
             &rt,
             "healthcode",
-            &target.server,
+            server,
             token.as_deref(),
             &plan,
             &pool,
             load.full_decode,
         )?;
-        let r = Report::new("healthcode", &target.server, &plan, &o);
+        Ok(Report::new("healthcode", server, &plan, &o))
+    };
+    let rates = if rates.is_empty() {
+        let r = at(None)?;
         text.push_str(&r.text());
         eprint!("{}", r.text());
         let p = r.requests_per_s;
@@ -531,17 +538,7 @@ fn sweep(
     };
     let mut runs = Vec::new();
     for rate in rates {
-        let plan = load.plan(Some(rate))?;
-        let o = measure(
-            &rt,
-            "healthcode",
-            &target.server,
-            token.as_deref(),
-            &plan,
-            &pool,
-            load.full_decode,
-        )?;
-        let r = Report::new("healthcode", &target.server, &plan, &o);
+        let r = at(Some(rate))?;
         eprint!("{}", r.text());
         runs.push(r);
     }

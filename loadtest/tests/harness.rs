@@ -277,3 +277,38 @@ fn an_open_loop_run_charges_a_stall_to_every_request_meant_for_it() {
         assert_eq!(hc["errors"].as_object().unwrap().len(), 0, "{method}: {hc}");
     }
 }
+
+#[test]
+fn a_sweep_offers_each_rate_exactly_and_charts_latency_against_it() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("sweep.png");
+    let r = loadtest(
+        &format!("http://{}", w.addr),
+        &w.feeds,
+        &[
+            "sweep",
+            "--rates",
+            "200,400",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0.2s",
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+    );
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, rate) in runs.iter().zip([200.0, 400.0]) {
+        assert_eq!(run["mode"], "open");
+        assert_eq!(run["offered_rate"].as_f64().unwrap(), rate);
+        // Requests are meant for fixed instants: a measured second holds `rate` of them.
+        let n = count(&run["requests"]) as f64;
+        assert!((n - rate).abs() <= 1.0, "{n} requests at {rate}/s: {run}");
+        assert_eq!(run["errors"].as_object().unwrap().len(), 0, "{run}");
+    }
+    assert!(r["peak"].is_null(), "given rates need no closed-loop peak");
+    let png = std::fs::read(&chart).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}

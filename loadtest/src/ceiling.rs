@@ -3,13 +3,13 @@
 //! share of what the gRPC stack itself allows on the same machine at the same moment.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 
 use healthcode::proto::{
     self, health_code_server::HealthCode, health_code_server::HealthCodeServer,
 };
+use healthcode::serve::grpc::CodeStream;
 use healthcode::serve::{MAX_DECODED_MESSAGE, Tokens};
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 /// Answers every id with `answer`.
@@ -17,8 +17,6 @@ use tonic::{Request, Response, Status, Streaming};
 struct Constant {
     answer: proto::CodeResponse,
 }
-
-type CodeStream = Pin<Box<dyn Stream<Item = Result<proto::CodeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl HealthCode for Constant {

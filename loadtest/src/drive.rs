@@ -62,41 +62,22 @@ pub struct Plan {
 
 /// What a run measured (its measured window only).
 pub struct Outcome {
-    /// Latency per request (per message for streams), nanoseconds.
-    pub latency: Histogram<u64>,
-    /// Requests (calls, or stream messages) answered in the window.
-    pub requests: u64,
-    /// Ids answered in the window.
-    pub persons: u64,
-    /// Failed requests by gRPC status code.
-    pub errors: BTreeMap<String, u64>,
-    /// Answers by what they said: known, unknown (valid, not held), invalid id.
-    pub answers: [u64; 3],
-    /// Answers whose kind differs from what the id was made as (e.g. a generated "unknown" id
-    /// that the index holds after all).
-    pub surprises: u64,
+    /// The counts and latencies.
+    pub tally: Tally,
     /// The measured window.
     pub elapsed: Duration,
 }
 
 impl Outcome {
-    /// Adds `o` to `into` (runs of one plan: counts and latencies add up).
+    /// Adds `o` to `into` (runs of one plan: counts, latencies and windows add up).
     pub fn add(into: &mut Option<Outcome>, o: Outcome) {
-        let Some(a) = into else {
-            *into = Some(o);
-            return;
-        };
-        a.latency.add(&o.latency).expect("same bounds");
-        a.requests += o.requests;
-        a.persons += o.persons;
-        for (k, v) in o.errors {
-            *a.errors.entry(k).or_default() += v;
+        match into {
+            Some(a) => {
+                a.tally.merge(&o.tally);
+                a.elapsed += o.elapsed;
+            }
+            None => *into = Some(o),
         }
-        for i in 0..3 {
-            a.answers[i] += o.answers[i];
-        }
-        a.surprises += o.surprises;
-        a.elapsed += o.elapsed;
     }
 }
 
@@ -169,20 +150,28 @@ pub struct Live {
     pub errors: AtomicU64,
 }
 
-/// One worker's record.
-struct Rec {
-    latency: Histogram<u64>,
-    requests: u64,
-    persons: u64,
-    errors: BTreeMap<String, u64>,
-    answers: [u64; 3],
-    surprises: u64,
+/// What one worker, one run or several runs counted.
+pub struct Tally {
+    /// Latency per request (per message for streams), nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Requests (calls, or stream messages) answered in the window.
+    pub requests: u64,
+    /// Ids answered in the window.
+    pub persons: u64,
+    /// Failed requests by gRPC status code.
+    pub errors: BTreeMap<String, u64>,
+    /// Answers by what they said: known, unknown (valid, not held), invalid id.
+    pub answers: [u64; 3],
+    /// Answers whose kind differs from what the id was made as (e.g. a generated "unknown" id
+    /// that the index holds after all).
+    pub surprises: u64,
+    /// When the last measured answer came.
     last: Option<Instant>,
 }
 
-impl Rec {
-    fn new() -> Rec {
-        Rec {
+impl Tally {
+    fn new() -> Tally {
+        Tally {
             latency: Histogram::new_with_bounds(1_000, 600_000_000_000, 3).expect("valid bounds"),
             requests: 0,
             persons: 0,
@@ -193,7 +182,7 @@ impl Rec {
         }
     }
 
-    fn merge(&mut self, o: &Rec) {
+    fn merge(&mut self, o: &Tally) {
         self.latency.add(&o.latency).expect("same bounds");
         self.requests += o.requests;
         self.persons += o.persons;
@@ -301,7 +290,7 @@ async fn call(
     cur: &mut Cursor,
     t0: Instant,
     window: &Window,
-    rec: &Mutex<Rec>,
+    rec: &Mutex<Tally>,
     live: &Live,
 ) {
     let (meant, r) = match plan.method {
@@ -360,7 +349,7 @@ async fn stream_lane<A: Answer>(
     plan: Arc<Plan>,
     mut cur: Cursor,
     window: Arc<Window>,
-    rec: Arc<Mutex<Rec>>,
+    rec: Arc<Mutex<Tally>>,
     live: Arc<Live>,
     pacer: Option<mpsc::UnboundedReceiver<Instant>>,
 ) {
@@ -464,8 +453,8 @@ pub async fn run(
         overloaded: AtomicU64::new(0),
     });
     let lanes = clients.len() * plan.concurrency.max(1);
-    let recs: Vec<Arc<Mutex<Rec>>> = (0..lanes)
-        .map(|_| Arc::new(Mutex::new(Rec::new())))
+    let recs: Vec<Arc<Mutex<Tally>>> = (0..lanes)
+        .map(|_| Arc::new(Mutex::new(Tally::new())))
         .collect();
     let mut tasks = Vec::new();
     match (plan.method, plan.rate) {
@@ -580,7 +569,7 @@ pub async fn run(
     for t in tasks {
         t.await?;
     }
-    let mut all = Rec::new();
+    let mut all = Tally::new();
     for r in &recs {
         all.merge(&r.lock().expect("recorder lock"));
     }
@@ -595,12 +584,7 @@ pub async fn run(
         None => plan.duration,
     };
     Ok(Outcome {
-        latency: all.latency,
-        requests: all.requests,
-        persons: all.persons,
-        errors: all.errors,
-        answers: all.answers,
-        surprises: all.surprises,
+        tally: all,
         elapsed,
     })
 }

@@ -85,7 +85,8 @@ impl Report {
     pub fn new(target: &str, server: &str, plan: &Plan, o: &Outcome) -> Report {
         let secs = o.elapsed.as_secs_f64().max(1e-9);
         let us = |ns: u64| ns as f64 / 1_000.0;
-        let h = &o.latency;
+        let t = &o.tally;
+        let h = &t.latency;
         let curve = if h.is_empty() {
             Vec::new()
         } else {
@@ -113,10 +114,10 @@ impl Report {
             },
             seconds: secs,
             warmup_seconds: plan.warmup.as_secs_f64(),
-            requests: o.requests,
-            persons: o.persons,
-            requests_per_s: o.requests as f64 / secs,
-            persons_per_s: o.persons as f64 / secs,
+            requests: t.requests,
+            persons: t.persons,
+            requests_per_s: t.requests as f64 / secs,
+            persons_per_s: t.persons as f64 / secs,
             latency_us: Latency {
                 p50: us(h.value_at_quantile(0.50)),
                 p90: us(h.value_at_quantile(0.90)),
@@ -125,12 +126,12 @@ impl Report {
                 max: us(h.max()),
                 mean: h.mean() / 1_000.0,
             },
-            errors: o.errors.clone(),
+            errors: t.errors.clone(),
             answers: Answers {
-                known: o.answers[0],
-                unknown: o.answers[1],
-                invalid: o.answers[2],
-                surprises: o.surprises,
+                known: t.answers[0],
+                unknown: t.answers[1],
+                invalid: t.answers[2],
+                surprises: t.surprises,
             },
             curve,
         }

@@ -143,7 +143,6 @@ fn every_method_answers_the_requests_asked_for_with_the_mix_made() {
         // Every kind was sent and answered as what it was made as.
         assert!(k > 0 && u > 0 && i > 0, "{method}: {a}");
         assert_eq!(count(&a["surprises"]), 0, "{method}: {a}");
-        assert!(hc["latency_us"]["p50"].as_f64().unwrap() > 0.0);
         assert!(r["ceiling"].is_null());
     }
 }

@@ -29,7 +29,8 @@ pub struct HealthCodeService {
     pub state: Arc<State>,
 }
 
-type CodeStream = Pin<Box<dyn Stream<Item = Result<proto::CodeResponse, Status>> + Send>>;
+/// The answer stream of `StreamCodes`.
+pub type CodeStream = Pin<Box<dyn Stream<Item = Result<proto::CodeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl HealthCode for HealthCodeService {

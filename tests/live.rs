@@ -752,3 +752,68 @@ async fn a_rebuild_folds_live_writes_once_and_they_survive_a_restart() {
     );
     server.stop().await;
 }
+
+/// The server writes its answers' bytes itself (`serve::wire`): for every person of a generated
+/// world, on days before, at and after the data date, and in batches mixing invalid ids, the bytes
+/// are exactly those the generated protobuf types encode.
+#[test]
+fn answers_written_directly_are_the_bytes_the_generated_types_encode() {
+    use prost::Message;
+    use serve::answer::Stamp;
+    use serve::wire::{self, BatchWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (feeds, index) = world(dir.path(), 3_000, 23);
+    let (people, _) = people(&feeds);
+    let idx = serve::open_index(&index, &key()).unwrap();
+    let state = State::new(idx, index, key(), Policy::PrecisionAware, Some(today()));
+    let snap = state.current();
+    let mut ids: Vec<String> = people.iter().map(|(id, _)| id.to_string()).collect();
+    // Unknown and invalid numbers among them.
+    ids.extend(["11010519491231002X", "110105194912310021", "abc", ""].map(String::from));
+    let mut findings = 0;
+    for day in [today().plus(-15), today(), today().plus(3)] {
+        let stamp = Stamp::new(&snap, day);
+        for chunk in ids.chunks(700) {
+            let mut batch = BatchWriter::with_capacity(chunk.len());
+            let mut reference = proto::BatchCodeResponse::default();
+            for id in chunk {
+                let direct = answer::with_code(&state, &snap, id, day, |code, known| {
+                    findings += code.findings.len();
+                    batch.valid(&snap, code, known, &stamp);
+                    (
+                        wire::code(&snap, code, known, &stamp),
+                        answer::response(&snap, code, known, &stamp),
+                    )
+                });
+                reference.results.push(match direct {
+                    Ok((bytes, generated)) => {
+                        assert_eq!(bytes.0, generated.encode_to_vec(), "{id} on {day}");
+                        proto::CodeResult {
+                            valid: true,
+                            error: String::new(),
+                            code: Some(generated),
+                        }
+                    }
+                    Err(e) => {
+                        batch.invalid(&e.0);
+                        proto::CodeResult {
+                            valid: false,
+                            error: e.0,
+                            code: None,
+                        }
+                    }
+                });
+            }
+            assert_eq!(
+                batch.finish().0,
+                reference.encode_to_vec(),
+                "a batch on {day}"
+            );
+        }
+    }
+    assert!(
+        findings > 1_000,
+        "the world has findings to encode: {findings}"
+    );
+}

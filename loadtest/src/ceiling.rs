@@ -4,18 +4,19 @@
 
 use std::net::SocketAddr;
 
-use healthcode::proto::{
-    self, health_code_server::HealthCode, health_code_server::HealthCodeServer,
-};
+use healthcode::proto;
 use healthcode::serve::grpc::CodeStream;
+use healthcode::serve::wire::server::health_code_server::{HealthCode, HealthCodeServer};
+use healthcode::serve::wire::{BatchWriter, EncodedBatch, EncodedCode};
 use healthcode::serve::{MAX_DECODED_MESSAGE, Tokens};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-/// Answers every id with `answer`.
+/// Answers every id with `answer`, encoded once (the real server writes each answer's bytes
+/// straight from the rules' result; here the bytes are only copied).
 #[derive(Clone)]
 struct Constant {
-    answer: proto::CodeResponse,
+    answer: EncodedCode,
 }
 
 #[tonic::async_trait]
@@ -23,23 +24,20 @@ impl HealthCode for Constant {
     async fn get_code(
         &self,
         _req: Request<proto::CodeRequest>,
-    ) -> Result<Response<proto::CodeResponse>, Status> {
+    ) -> Result<Response<EncodedCode>, Status> {
         Ok(Response::new(self.answer.clone()))
     }
 
     async fn get_codes(
         &self,
         req: Request<proto::BatchCodeRequest>,
-    ) -> Result<Response<proto::BatchCodeResponse>, Status> {
+    ) -> Result<Response<EncodedBatch>, Status> {
         let n = req.into_inner().id_numbers.len();
-        let one = proto::CodeResult {
-            valid: true,
-            error: String::new(),
-            code: Some(self.answer.clone()),
-        };
-        Ok(Response::new(proto::BatchCodeResponse {
-            results: vec![one; n],
-        }))
+        let mut out = BatchWriter::with_capacity(n);
+        for _ in 0..n {
+            out.valid_from(&self.answer);
+        }
+        Ok(Response::new(out.finish()))
     }
 
     type StreamCodesStream = CodeStream;
@@ -83,8 +81,10 @@ pub fn start(answer: proto::CodeResponse, token: Option<&str>) -> anyhow::Result
     };
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
-    let svc =
-        HealthCodeServer::new(Constant { answer }).max_decoding_message_size(MAX_DECODED_MESSAGE);
+    let svc = HealthCodeServer::new(Constant {
+        answer: answer.into(),
+    })
+    .max_decoding_message_size(MAX_DECODED_MESSAGE);
     runtime.spawn(async move {
         let r = healthcode::serve::server_builder()
             .add_service(tonic::service::interceptor::InterceptedService::new(

@@ -99,17 +99,17 @@ impl Day {
     }
 }
 
-impl fmt::Display for Day {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Answers carry several days each: written digit by digit, not through the formatter.
+impl Day {
+    /// The day as `YYYY-MM-DD` in ASCII, for years 0 to 9999 (every day an answer can carry);
+    /// written digit by digit, since answers carry several days each.
+    pub fn ascii(self) -> Option<[u8; 10]> {
         let (y, m, d) = self.civil();
         if !(0..=9999).contains(&y) {
-            let d = self.date();
-            return write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            return None;
         }
         let y = y as u32;
         let digit = |v: u32| b'0' + (v % 10) as u8;
-        let b = [
+        Some([
             digit(y / 1000),
             digit(y / 100),
             digit(y / 10),
@@ -120,8 +120,19 @@ impl fmt::Display for Day {
             b'-',
             digit(d / 10),
             digit(d),
-        ];
-        f.write_str(std::str::from_utf8(&b).expect("ASCII digits"))
+        ])
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ascii() {
+            Some(b) => f.write_str(std::str::from_utf8(&b).expect("ASCII digits")),
+            None => {
+                let d = self.date();
+                write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+            }
+        }
     }
 }
 

@@ -89,17 +89,22 @@ impl fmt::Display for Phone {
     }
 }
 
-impl fmt::Display for PhoneTail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // In most answers' findings: four digits written directly.
+impl PhoneTail {
+    /// The four digits in ASCII (in most answers' findings: written directly).
+    pub fn ascii(self) -> [u8; 4] {
         let v = self.0;
-        let b = [
+        [
             b'0' + (v / 1000 % 10) as u8,
             b'0' + (v / 100 % 10) as u8,
             b'0' + (v / 10 % 10) as u8,
             b'0' + (v % 10) as u8,
-        ];
-        f.write_str(std::str::from_utf8(&b).expect("ASCII digits"))
+        ]
+    }
+}
+
+impl fmt::Display for PhoneTail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(&self.ascii()).expect("ASCII digits"))
     }
 }
 

@@ -187,18 +187,24 @@ impl RegionCode {
     }
 }
 
-impl fmt::Display for RegionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Answers carry several codes each: the digits are written directly, not through the
-        // formatter. The stored value is zero-padded to 12 digits; the code is its first
-        // `digits()` of them.
+impl RegionCode {
+    /// The code's digits in ASCII: the first `n` bytes of the array. Written directly, since
+    /// answers carry several codes each. The stored value is zero-padded to 12 digits; the code
+    /// is its first `digits()` of them.
+    pub fn ascii(self) -> ([u8; 12], usize) {
         let mut b = [b'0'; 12];
         let mut v = self.0;
         for d in b.iter_mut().rev() {
             *d = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        let n = self.precision().digits().min(12);
+        (b, self.precision().digits().min(12))
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (b, n) = self.ascii();
         f.write_str(std::str::from_utf8(&b[..n]).expect("ASCII digits"))
     }
 }

@@ -93,13 +93,29 @@ impl Stamp {
         }
     }
 
+    /// The answers' `as_of`.
+    pub fn as_of(&self) -> &str {
+        &self.as_of
+    }
+
+    /// The answers' `index_generation`.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The answers' `data_as_of`.
+    pub fn data_as_of(&self) -> &str {
+        &self.data_as_of
+    }
+
     /// Whether it stamps answers for `day` from `snap`.
     pub fn fits(&self, snap: &Snapshot, day: Day) -> bool {
         self.day == day && self.generation == snap.generation
     }
 }
 
-/// The wire form of a code.
+/// The wire form of a code as a generated message: the reference `wire::code` is tested against,
+/// and what in-process callers that want fields (not bytes) use.
 pub fn response(snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) -> proto::CodeResponse {
     proto::CodeResponse {
         color: color(code.color) as i32,
@@ -128,7 +144,27 @@ pub fn response(snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) -> pro
     }
 }
 
-/// One query, start to end; `stamp` is reused while it fits the snapshot and day.
+/// One query, start to end, shaped by `shape` from the code and its stamp; `stamp` is reused
+/// while it fits the snapshot and day.
+pub fn answer_with<R>(
+    state: &State,
+    snap: &Snapshot,
+    id_number: &str,
+    as_of: &str,
+    stamp: &mut Option<Stamp>,
+    shape: impl FnOnce(&Code, bool, &Stamp) -> R,
+) -> Result<R, Invalid> {
+    let day = query_day(state, as_of)?;
+    with_code(state, snap, id_number, day, |code, known| {
+        let stamp = match stamp {
+            Some(s) if s.fits(snap, day) => s,
+            _ => stamp.insert(Stamp::new(snap, day)),
+        };
+        shape(code, known, stamp)
+    })
+}
+
+/// One query, start to end, as a generated message.
 pub fn answer(
     state: &State,
     snap: &Snapshot,
@@ -136,14 +172,14 @@ pub fn answer(
     as_of: &str,
     stamp: &mut Option<Stamp>,
 ) -> Result<proto::CodeResponse, Invalid> {
-    let day = query_day(state, as_of)?;
-    with_code(state, snap, id_number, day, |code, known| {
-        let stamp = match stamp {
-            Some(s) if s.fits(snap, day) => s,
-            _ => stamp.insert(Stamp::new(snap, day)),
-        };
-        response(snap, code, known, stamp)
-    })
+    answer_with(
+        state,
+        snap,
+        id_number,
+        as_of,
+        stamp,
+        |code, known, stamp| response(snap, code, known, stamp),
+    )
 }
 
 /// The wire colour.

@@ -9,14 +9,17 @@ use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
 
-use super::answer::{Stamp, answer, query_day, response, with_code};
+use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
+use super::wire::{
+    self, BatchWriter, EncodedBatch, EncodedCode, server::health_code_server::HealthCode,
+};
 use crate::domain::{Day, IdNumber, Period, RegionCode, RiskLevel};
 use crate::overlay::log::MAX_TEXT;
 use crate::overlay::{Change, WriteError};
-use crate::proto::{self, admin_server::Admin, health_code_server::HealthCode};
+use crate::proto::{self, admin_server::Admin};
 use crate::regions::RegionTable;
 
 /// Most ids one `GetCodes` call may carry.
@@ -30,29 +33,30 @@ pub struct HealthCodeService {
 }
 
 /// The answer stream of `StreamCodes`.
-pub type CodeStream = Pin<Box<dyn Stream<Item = Result<proto::CodeResponse, Status>> + Send>>;
+pub type CodeStream = Pin<Box<dyn Stream<Item = Result<EncodedCode, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl HealthCode for HealthCodeService {
     async fn get_code(
         &self,
         req: Request<proto::CodeRequest>,
-    ) -> Result<Response<proto::CodeResponse>, Status> {
+    ) -> Result<Response<EncodedCode>, Status> {
         let r = req.into_inner();
         let snap = self.state.current();
-        Ok(Response::new(answer(
+        Ok(Response::new(answer_with(
             &self.state,
             &snap,
             &r.id_number,
             &r.as_of,
             &mut None,
+            |code, known, stamp| wire::code(&snap, code, known, stamp),
         )?))
     }
 
     async fn get_codes(
         &self,
         req: Request<proto::BatchCodeRequest>,
-    ) -> Result<Response<proto::BatchCodeResponse>, Status> {
+    ) -> Result<Response<EncodedBatch>, Status> {
         let r = req.into_inner();
         if r.id_numbers.len() > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
@@ -63,27 +67,15 @@ impl HealthCode for HealthCodeService {
         let day = query_day(&self.state, &r.as_of)?;
         let snap = self.state.current();
         let stamp = Stamp::new(&snap, day);
-        let results = r
-            .id_numbers
-            .iter()
-            .map(|id| {
-                match with_code(&self.state, &snap, id, day, |code, known| {
-                    response(&snap, code, known, &stamp)
-                }) {
-                    Ok(code) => proto::CodeResult {
-                        valid: true,
-                        error: String::new(),
-                        code: Some(code),
-                    },
-                    Err(e) => proto::CodeResult {
-                        valid: false,
-                        error: e.0,
-                        code: None,
-                    },
-                }
-            })
-            .collect();
-        Ok(Response::new(proto::BatchCodeResponse { results }))
+        let mut out = BatchWriter::with_capacity(r.id_numbers.len());
+        for id in &r.id_numbers {
+            if let Err(e) = with_code(&self.state, &snap, id, day, |code, known| {
+                out.valid(&snap, code, known, &stamp)
+            }) {
+                out.invalid(&e.0);
+            }
+        }
+        Ok(Response::new(out.finish()))
     }
 
     type StreamCodesStream = CodeStream;
@@ -99,18 +91,25 @@ impl HealthCode for HealthCodeService {
         let out = inbound.map(move |item| {
             let r = item?;
             let snap = state.current();
-            Ok(
-                answer(&state, &snap, &r.id_number, &r.as_of, &mut stamp).unwrap_or_else(|e| {
-                    proto::CodeResponse {
-                        color: proto::Color::Unspecified as i32,
-                        as_of: r.as_of,
-                        index_generation: snap.generation,
-                        data_as_of: snap.index.data_as_of().to_string(),
-                        error: e.0,
-                        ..Default::default()
-                    }
-                }),
+            Ok(answer_with(
+                &state,
+                &snap,
+                &r.id_number,
+                &r.as_of,
+                &mut stamp,
+                |code, known, stamp| wire::code(&snap, code, known, stamp),
             )
+            .unwrap_or_else(|e| {
+                proto::CodeResponse {
+                    color: proto::Color::Unspecified as i32,
+                    as_of: r.as_of,
+                    index_generation: snap.generation,
+                    data_as_of: snap.index.data_as_of().to_string(),
+                    error: e.0,
+                    ..Default::default()
+                }
+                .into()
+            }))
         });
         Ok(Response::new(Box::pin(out)))
     }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod grpc;
 pub mod rebuild;
 pub mod state;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,9 +17,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-use crate::proto::{admin_server::AdminServer, health_code_server::HealthCodeServer};
+use crate::proto::admin_server::AdminServer;
 pub use auth::Tokens;
 pub use state::{LoadError, Snapshot, State, open_index};
+use wire::server::health_code_server::HealthCodeServer;
 
 /// Largest decoded request: a full batch of 10,000 ids with room to spare.
 pub const MAX_DECODED_MESSAGE: usize = 4 << 20;

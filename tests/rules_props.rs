@@ -6,6 +6,25 @@ mod model;
 
 use healthcode::domain::{PersonRecords, Policy, Reason, RiskAreaSet, evaluate};
 use model::arb::{future_records, person, query_day, risk_areas};
+
+/// One person holding the records of several: far more findings than one person has (the
+/// engine keeps a few findings unique as it finds them and sorts many at the end; both ways
+/// must agree with the model).
+fn crowded() -> impl Strategy<Value = PersonRecords> {
+    prop::collection::vec(person(), 30..60).prop_map(|ps| {
+        let mut all = PersonRecords::default();
+        for p in ps {
+            all.cdc.extend(p.cdc);
+            all.community.extend(p.community);
+            all.stays.extend(p.stays);
+            all.phones.extend(p.phones);
+            all.verifications.extend(p.verifications);
+            all.registrations.extend(p.registrations);
+            all.arrivals.extend(p.arrivals);
+        }
+        all
+    })
+}
 use proptest::prelude::*;
 
 proptest! {
@@ -21,6 +40,40 @@ proptest! {
             prop_assert_eq!(engine, slow, "policy {}", policy);
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn engine_agrees_with_the_model_on_crowded_records(p in crowded(), areas in risk_areas()) {
+        let set = RiskAreaSet::new(areas.clone());
+        let d = query_day();
+        for policy in Policy::ALL {
+            prop_assert_eq!(evaluate(&p, &set, d, policy), model::evaluate(&p, &areas, d, policy));
+        }
+    }
+}
+
+/// The crowded records do reach many findings (past the 16 the engine keeps unique by a scan).
+#[test]
+fn crowded_records_have_many_findings() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = (crowded(), risk_areas());
+    let many = (0..200)
+        .filter(|_| {
+            let (p, areas) = strategy.new_tree(&mut runner).expect("a case").current();
+            let code = evaluate(&p, &RiskAreaSet::new(areas), query_day(), Policy::CityLevel);
+            code.findings.len() > 16
+        })
+        .count();
+    assert!(
+        many >= 10,
+        "only {many} of 200 crowded cases have over 16 findings"
+    );
 }
 
 proptest! {

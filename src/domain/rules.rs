@@ -249,23 +249,31 @@ impl Code {
             findings,
             travel_allowed: true,
         };
-        code.finish();
+        code.finish(false);
         code
     }
 
-    /// Makes `findings` unique on their key (keeping the latest day), orders them strongest
-    /// first, and derives colour and travel permission from them.
-    fn finish(&mut self) {
+    /// Makes `findings` unique on their key (keeping the latest day) unless `unique` says they
+    /// are already, orders them strongest first, and derives colour and travel permission.
+    fn finish(&mut self, unique: bool) {
         let findings = &mut self.findings;
         if findings.len() > 1 {
-            // Unique on the key, keeping the latest day: sort by (key, latest day first), dedup.
-            findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
-            findings.dedup_by_key(|f| (f.reason, ident(f)));
+            if !unique {
+                // Unique on the key, keeping the latest day: sort by (key, latest day first),
+                // dedup.
+                findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
+                findings.dedup_by_key(|f| (f.reason, ident(f)));
+            }
             // Then strongest and latest first. Keys are unique now, so the order is total; it
             // usually holds already (the findings of one reason share their day).
-            let order = |f: &Finding| (f.reason as u8, Reverse(f.day), ident(f));
-            if !findings.is_sorted_by_key(order) {
-                findings.sort_unstable_by_key(order);
+            let order = |a: &Finding, b: &Finding| {
+                (a.reason as u8)
+                    .cmp(&(b.reason as u8))
+                    .then(b.day.cmp(&a.day))
+                    .then_with(|| ident(a).cmp(&ident(b)))
+            };
+            if !findings.is_sorted_by(|a, b| order(a, b).is_le()) {
+                findings.sort_unstable_by(order);
             }
         }
         let color = findings
@@ -275,6 +283,40 @@ impl Code {
             .unwrap_or(Color::Green);
         self.travel_allowed = color == Color::Green && !findings.iter().any(|f| f.blocks_travel);
         self.color = color;
+    }
+}
+
+/// Up to this many findings, `Findings::push` keeps them unique by a scan; a person with more
+/// (rare: many stays in many risk areas) has them made unique by a sort at the end.
+const SCAN_LIMIT: usize = 16;
+
+/// The findings of one evaluation as they are found, kept unique on their key (reason, region,
+/// risk area, phone tail) with the latest day: most persons have a handful, and a scan per push
+/// costs far less than sorting the duplicates away at the end.
+struct Findings<'a> {
+    list: &'a mut Vec<Finding>,
+    unique: bool,
+}
+
+impl Findings<'_> {
+    #[inline]
+    fn push(&mut self, f: Finding) {
+        if self.list.len() <= SCAN_LIMIT {
+            if let Some(g) = self.list.iter_mut().find(|g| {
+                g.reason == f.reason
+                    && g.region == f.region
+                    && g.risk_area == f.risk_area
+                    && g.phone_tail == f.phone_tail
+            }) {
+                if f.day > g.day {
+                    *g = f;
+                }
+                return;
+            }
+        } else {
+            self.unique = false;
+        }
+        self.list.push(f);
     }
 }
 
@@ -407,8 +449,11 @@ pub fn evaluate_into(
     policy: Policy,
     out: &mut Code,
 ) {
-    let findings = &mut out.findings;
-    findings.clear();
+    out.findings.clear();
+    let mut findings = Findings {
+        list: &mut out.findings,
+        unique: true,
+    };
     let ws = day.window_start();
 
     for r in &p.cdc {
@@ -485,7 +530,7 @@ pub fn evaluate_into(
     }
     if in_risk {
         // Definite matches on D or D-1 are IN_RISK_AREA, and the earlier ones give nothing.
-        findings.retain_mut(|f| {
+        findings.list.retain_mut(|f| {
             if f.reason != Reason::VisitedRiskArea {
                 return true;
             }
@@ -544,7 +589,8 @@ pub fn evaluate_into(
         }
     }
 
-    out.finish();
+    let unique = findings.unique;
+    out.finish(unique);
 }
 
 /// The latest day through which a verification (made on or before `day`) clears matches whose

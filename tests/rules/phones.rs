@@ -1,0 +1,132 @@
+//! The phone row of DOMAIN.md §4, and how bound and unbound phones count in the window.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Phone row.
+
+#[test]
+fn phone_unverifiable_long_off_or_not_in_city_is_popup() {
+    for state in [PhoneState::LongOff, PhoneState::NotInCity] {
+        let mut ph = phone(8000, -100, None, Vec::new());
+        ph.statuses = vec![status(PhoneState::Active, -10), status(state, -3)];
+        let p = PersonRecords {
+            phones: vec![ph],
+            ..PersonRecords::default()
+        };
+        let code = query(&p, &[]);
+        assert_eq!(code.color, Color::Green);
+        assert!(code.travel_allowed);
+        assert_eq!(shown(&code), ["PHONE_UNVERIFIABLE day=D-3 tail=8000"]);
+    }
+}
+
+#[test]
+fn phone_unverifiable_uses_the_latest_status() {
+    let with = |statuses| {
+        let mut ph = phone(8000, -100, None, Vec::new());
+        ph.statuses = statuses;
+        PersonRecords {
+            phones: vec![ph],
+            ..PersonRecords::default()
+        }
+    };
+    // Active again since.
+    let p = with(vec![
+        status(PhoneState::Active, -1),
+        status(PhoneState::LongOff, -5),
+    ]);
+    assert_green_without_findings(&query(&p, &[]));
+    // Two statuses on one day: the last one given wins.
+    let p = with(vec![
+        status(PhoneState::LongOff, -2),
+        status(PhoneState::Active, -2),
+    ]);
+    assert_green_without_findings(&query(&p, &[]));
+    let p = with(vec![
+        status(PhoneState::Active, -2),
+        status(PhoneState::NotInCity, -2),
+    ]);
+    assert_eq!(
+        shown(&query(&p, &[])),
+        ["PHONE_UNVERIFIABLE day=D-2 tail=8000"]
+    );
+}
+
+#[test]
+fn phone_unverifiable_only_for_a_phone_bound_on_d() {
+    let with = |bound, unbound| {
+        let mut ph = phone(8000, bound, unbound, Vec::new());
+        ph.statuses = vec![status(PhoneState::LongOff, -20)];
+        PersonRecords {
+            phones: vec![ph],
+            ..PersonRecords::default()
+        }
+    };
+    // Unbound on D (exclusive): no longer this person's phone.
+    assert_green_without_findings(&query(&with(-100, Some(0)), &[]));
+    // Bound tomorrow: not yet.
+    assert_green_without_findings(&query(&with(1, None), &[]));
+    // Bound on D, unbound tomorrow.
+    assert_eq!(
+        shown(&query(&with(0, Some(1)), &[])),
+        ["PHONE_UNVERIFIABLE day=D-20 tail=8000"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phones and the window.
+
+#[test]
+fn unbound_phone_still_counts_for_14_days() {
+    let areas = [area("110105", -30, None)];
+    let with = |unbound| PersonRecords {
+        phones: vec![phone(
+            7,
+            -60,
+            Some(unbound),
+            vec![telecom("110105001", -12, -12)],
+        )],
+        ..PersonRecords::default()
+    };
+    // Unbound on D-12: last bound on D-13, inside the window, so its stays count.
+    let code = query(&with(-12), &areas);
+    assert!(!code.travel_allowed);
+    assert_eq!(
+        shown(&code),
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-12 tail=0007 blocks"]
+    );
+    // Unbound on D-13: last bound on D-14, before the window.
+    assert_green_without_findings(&query(&with(-13), &areas));
+}
+
+#[test]
+fn phone_bound_after_d_does_not_count() {
+    let areas = [area("110105", -30, None)];
+    let p = PersonRecords {
+        phones: vec![phone(7, 1, None, vec![telecom("110105001", -3, 0)])],
+        ..PersonRecords::default()
+    };
+    assert_green_without_findings(&query(&p, &areas));
+}
+
+#[test]
+fn one_stay_seen_by_two_phones_gives_one_finding_per_phone() {
+    let areas = [area("110105", -30, None)];
+    let p = PersonRecords {
+        stays: vec![stay("110105001", 0, 0)],
+        phones: vec![
+            phone(8000, -100, None, vec![telecom("110105001", -1, 0)]),
+            phone(1234, -100, None, vec![telecom("110105001", -1, -1)]),
+        ],
+        ..PersonRecords::default()
+    };
+    assert_eq!(
+        shown(&query(&p, &areas)),
+        [
+            "IN_RISK_AREA region=110105001 area=110105 day=D blocks",
+            "IN_RISK_AREA region=110105001 area=110105 day=D tail=8000 blocks",
+            "IN_RISK_AREA region=110105001 area=110105 day=D-1 tail=1234 blocks",
+        ]
+    );
+}

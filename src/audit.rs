@@ -489,6 +489,15 @@ impl AuditLog {
     }
 }
 
+#[cfg(test)]
+impl AuditLog {
+    /// Makes every later append fail, as a full or failing disk would.
+    pub(crate) fn fail_appends(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.file = File::open(&self.path).expect("the log opens read-only");
+    }
+}
+
 /// What `healthcode audit verify` found in an intact state directory.
 #[derive(Debug)]
 pub struct Verified {

@@ -530,6 +530,58 @@ mod tests {
     }
 
     #[test]
+    fn a_write_the_audit_log_cannot_take_is_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        let v = Change::Verification {
+            person: 99,
+            masked: "110105********002X".into(),
+            verified_on: d(1),
+            scope: None,
+        };
+        assert_eq!(
+            o.write("ops", "li", "T-1", v.clone(), |_| Ok(()), || ())
+                .unwrap(),
+            1
+        );
+        let log = dir.path().join("overlay.log");
+        let (log_len, audit_len) = (
+            std::fs::metadata(&log).unwrap().len(),
+            std::fs::metadata(dir.path().join(audit::AUDIT_FILE))
+                .unwrap()
+                .len(),
+        );
+        o.audit.fail_appends();
+        let mut applied = false;
+        let e = o
+            .write("ops", "li", "T-2", v, |_| Ok(()), || applied = true)
+            .unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Io(why) if why.starts_with("the audit log: ")),
+            "{e}"
+        );
+        assert!(!applied, "nothing published");
+        assert_eq!(o.sequence(), 1, "not acknowledged");
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            log_len,
+            "not logged"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join(audit::AUDIT_FILE))
+                .unwrap()
+                .len(),
+            audit_len,
+            "the audit log is left as it was"
+        );
+        drop(o);
+        let (o, r) = Overlay::open(dir.path(), 5).unwrap();
+        assert_eq!((r.entries.len(), o.sequence()), (1, 1));
+        drop(o);
+        assert_eq!(audit::verify_dir(dir.path()).unwrap().writes_checked, 1);
+    }
+
+    #[test]
     fn writes_survive_a_reopen_and_the_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let (o, r) = Overlay::open(dir.path(), 5).unwrap();

@@ -247,11 +247,6 @@ impl AdminService {
     }
 }
 
-/// The record of a request as asked, for when it is refused before it becomes a change.
-fn asked(action: &str, who: &str, operator: &str, reason: &str) -> Record {
-    Record::new(action, who, operator, reason)
-}
-
 /// The name of a requested risk level, as the record of a refused request shows it.
 fn level_name(level: i32) -> String {
     proto::RiskLevel::try_from(level)
@@ -356,7 +351,7 @@ impl Admin for AdminService {
         let (area, level, from, to, operator, reason) = match parsed {
             Ok(p) => p,
             Err(s) => {
-                let rec = asked("set_risk_area", &who, &r.operator, &r.reason)
+                let rec = Record::new("set_risk_area", &who, &r.operator, &r.reason)
                     .with("area", &r.area)
                     .with("level", level_name(r.level))
                     .with("from", &r.from)
@@ -398,7 +393,7 @@ impl Admin for AdminService {
         let (area, to, operator, reason) = match parsed {
             Ok(p) => p,
             Err(s) => {
-                let rec = asked("lift_risk_area", &who, &r.operator, &r.reason)
+                let rec = Record::new("lift_risk_area", &who, &r.operator, &r.reason)
                     .with("area", &r.area)
                     .with("to", &r.to);
                 return Err(self.refused(rec, s).await);
@@ -454,7 +449,7 @@ impl Admin for AdminService {
         match parsed {
             Ok((change, operator, ticket)) => self.ack(who, operator, ticket, change).await,
             Err(s) => {
-                let rec = asked("record_verification", &who, &r.operator, &r.ticket)
+                let rec = Record::new("record_verification", &who, &r.operator, &r.ticket)
                     .with("id_number", mask::id_text(r.id_number.trim()))
                     .with("verified_on", &r.verified_on)
                     .with("scope", &r.scope);
@@ -487,7 +482,7 @@ impl Admin for AdminService {
         match parsed {
             Ok((change, operator, reason)) => self.ack(who, operator, reason, change).await,
             Err(s) => {
-                let rec = asked("record_registration", &who, &r.operator, &r.reason)
+                let rec = Record::new("record_registration", &who, &r.operator, &r.reason)
                     .with("id_number", mask::id_text(r.id_number.trim()))
                     .with("registered_on", &r.registered_on)
                     .with("community", &r.community);
@@ -503,7 +498,7 @@ impl Admin for AdminService {
         let who = caller(&req);
         let r = req.into_inner();
         let rec = || {
-            asked("reload", &who, "", "")
+            Record::new("reload", &who, "", "")
                 .with("path", &r.path)
                 .with("force", r.force)
         };
@@ -553,7 +548,7 @@ impl Admin for AdminService {
         let rec = {
             let (who, feeds, force) = (who.clone(), r.feeds.clone(), r.force);
             move || {
-                asked("rebuild", &who, "", "")
+                Record::new("rebuild", &who, "", "")
                     .with("feeds", &feeds)
                     .with("force", force)
             }
@@ -600,7 +595,7 @@ impl Admin for AdminService {
                 RebuildRefused::Thread(_) => Status::unavailable(e.to_string()),
             });
         if let Err(s) = started {
-            let rec = asked("rebuild", &who, "", "")
+            let rec = Record::new("rebuild", &who, "", "")
                 .with("feeds", &r.feeds)
                 .with("force", r.force);
             return Err(self.refused(rec, s).await);

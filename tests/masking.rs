@@ -215,6 +215,28 @@ async fn an_invalid_document_number_is_never_echoed_whole() {
     }
     assert_eq!(n, bad.len());
 
+    // `healthcode query` shows whom it looked up masked, even to the person who typed it.
+    let addr = server.addr.to_string();
+    let query = tokio::task::spawn_blocking(move || {
+        healthcode(&[
+            "query",
+            &known.to_string(),
+            "--server",
+            &addr,
+            "--token",
+            QUERY_TOKEN,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(query.code, 0, "{}", query.stderr);
+    assert!(
+        query.stdout.contains("110105********002X"),
+        "{}",
+        query.stdout
+    );
+    assert_hidden("query's output", &query.stdout, &secrets);
+
     let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
     for id in &bad {
         let e = admin

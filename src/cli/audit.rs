@@ -60,7 +60,11 @@ fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
             println!("FAILED: {e}");
             Ok(ExitCode::from(3))
         }
-        Err(e @ (AuditError::Io { .. } | AuditError::Overlay(_))) => Err(e.into()),
+        Err(e @ AuditError::Io { .. }) => Err(anyhow::anyhow!(
+            "{e}; is {} a server's state directory (--state-dir)?",
+            dir.display()
+        )),
+        Err(e @ AuditError::Overlay(_)) => Err(e.into()),
         Err(e) => {
             println!("FAILED: {e}");
             Ok(ExitCode::from(1))

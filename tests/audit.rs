@@ -317,6 +317,47 @@ async fn each_kind_of_tampering_is_caught_at_the_first_bad_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_rewritten_from_a_record_on_fails_against_a_head_kept_elsewhere() {
+    let (_tmp, state) = audited().await;
+    let l = lines(&state);
+    let head = record(l.last().unwrap())["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = audit(&["verify", "--head", &head], &state);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(&format!("head {head}\n")),
+        "{}",
+        run.stdout
+    );
+
+    // Every hash recomputed from the reload request on: the chain alone cannot tell.
+    let mut rewritten = l[..6].to_vec();
+    for line in &l[6..] {
+        let mut r = record(line);
+        r.as_object_mut().unwrap().remove("hash");
+        r["prev_hash"] = record(rewritten.last().unwrap())["hash"].clone();
+        if r["action"] == "reload" {
+            r["caller"] = "someone else".into();
+        }
+        rewritten.push(forged(r));
+    }
+    let t = tampered(&state, &rewritten);
+    assert_eq!(
+        audit(&["verify"], t.path()).code,
+        0,
+        "a whole rewrite verifies"
+    );
+    let run = audit(&["verify", "--head", &head], t.path());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("is not in the chain"), "{}", run.stdout);
+    // A head noted before the rewritten part is still there.
+    let early = record(&l[5])["hash"].as_str().unwrap().to_string();
+    assert_eq!(audit(&["verify", "--head", &early], t.path()).code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_continues_the_same_chain() {
     let (tmp, state) = audited().await;
     let before = lines(&state);

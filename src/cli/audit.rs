@@ -20,6 +20,10 @@ enum AuditCommand {
     Verify {
         /// The server's state directory.
         dir: PathBuf,
+        /// A head hash printed by an earlier verify and kept elsewhere: it must still be in the
+        /// chain (a log rewritten from an earlier record, or cut back before it, fails).
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
     },
     /// Print the records of DIR/audit.log, one a line, up to the first bad one.
     Show {
@@ -31,13 +35,21 @@ enum AuditCommand {
 /// Runs `healthcode audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        AuditCommand::Verify { dir } => verify(&dir),
+        AuditCommand::Verify { dir, head } => verify(&dir, head.as_deref()),
         AuditCommand::Show { dir } => show(&dir),
     }
 }
 
-fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn verify(dir: &std::path::Path, head: Option<&str>) -> anyhow::Result<ExitCode> {
     match verify_dir(dir) {
+        Ok(v) if head.is_some_and(|h| !v.records.iter().any(|r| r.hash == h.trim())) => {
+            println!(
+                "FAILED: {}: the head {} noted earlier is not in the chain: the log was rewritten from an earlier record or cut back before it",
+                dir.join(AUDIT_FILE).display(),
+                head.unwrap_or_default().trim()
+            );
+            Ok(ExitCode::from(1))
+        }
         Ok(v) => {
             let (first, last) = (v.records.first(), v.records.last());
             println!(

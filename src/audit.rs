@@ -532,20 +532,22 @@ pub fn verify_dir(dir: &Path) -> Result<Verified, AuditError> {
     let mut writes_checked = 0;
     if log.exists() {
         let (_, replay) = read_log(&log).map_err(|e| AuditError::Overlay(e.to_string()))?;
+        // A sequence has more than one `accepted` record only when a write failed, or a crash
+        // came between the two logs, and the sequence was used again.
+        let mut accepted: std::collections::HashMap<u64, Vec<&Record>> = Default::default();
+        for r in chain.records.iter().filter(|r| r.outcome == ACCEPTED) {
+            accepted.entry(r.overlay_sequence).or_default().push(r);
+        }
         for e in replay.entries.iter().filter(|e| e.seq > predating) {
-            let want = of_entry(e);
-            let found = chain.records.iter().any(|r| {
-                r.action == want.action
-                    && r.overlay_sequence == want.overlay_sequence
-                    && r.outcome == ACCEPTED
-                    && (&r.time, &r.caller, &r.operator, &r.reason, &r.change)
-                        == (
-                            &want.time,
-                            &want.caller,
-                            &want.operator,
-                            &want.reason,
-                            &want.change,
-                        )
+            let mut want = of_entry(e);
+            let found = accepted.get(&e.seq).is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    // Everything but the chain's own fields.
+                    want.n = r.n;
+                    want.prev_hash.clone_from(&r.prev_hash);
+                    want.hash.clone_from(&r.hash);
+                    **r == want
+                })
             });
             if !found {
                 return Err(AuditError::Unaudited {

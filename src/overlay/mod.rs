@@ -582,6 +582,29 @@ mod tests {
     }
 
     #[test]
+    fn a_state_directory_older_than_its_audit_log_verifies_from_where_the_log_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Change::Verification {
+            person: 7,
+            masked: "110105********002X".into(),
+            verified_on: d(1),
+            scope: None,
+        };
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        o.write("ops", "li", "T-1", v.clone(), |_| Ok(()), || ())
+            .unwrap();
+        drop(o);
+        std::fs::remove_file(dir.path().join(audit::AUDIT_FILE)).unwrap();
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        o.write("ops", "li", "T-2", v, |_| Ok(()), || ()).unwrap();
+        drop(o);
+        let verified = audit::verify_dir(dir.path()).unwrap();
+        assert_eq!((verified.predating, verified.writes_checked), (1, 1));
+        assert_eq!(verified.records[0].action, "create");
+        assert_eq!(verified.records[0].overlay_sequence, 1);
+    }
+
+    #[test]
     fn writes_survive_a_reopen_and_the_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let (o, r) = Overlay::open(dir.path(), 5).unwrap();

@@ -1,5 +1,6 @@
 //! healthcode: the library behind the `healthcode` binary — domain rules, the region table, feed
 //! readers and the synthetic data generator; the index and the gRPC server build on them.
+pub mod audit;
 pub mod domain;
 pub mod eval;
 pub mod feeds;

@@ -41,6 +41,8 @@ enum Command {
     Explain(cli::explain::ExplainArgs),
     /// Measure misfires: both policies against the truth of a generated world.
     Eval(cli::eval::EvalArgs),
+    /// Verify or print a state directory's hash-chained audit log of admin actions.
+    Audit(cli::audit::AuditArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Live(a) => cli::admin::live(a),
         Command::Explain(a) => cli::explain::run(a),
         Command::Eval(a) => cli::eval::run(a),
+        Command::Audit(a) => cli::audit::run(a),
     };
     match result {
         Ok(code) => code,

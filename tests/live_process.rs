@@ -196,4 +196,22 @@ async fn every_acknowledged_write_survives_kill_9_and_none_is_applied_twice() {
             "acknowledged write {ticket} (sequence {seq}) is missing"
         );
     }
+
+    // The audit log after the last kill: the chain holds (a last record the kill cut short
+    // aside), and every acknowledged write has its record at its sequence.
+    let audit = state.join(healthcode::audit::AUDIT_FILE);
+    let chain = healthcode::audit::check(&audit, &std::fs::read(&audit).unwrap())
+        .expect("the audit chain holds through kill -9");
+    for (ticket, seq) in &acked {
+        assert!(
+            chain.records.iter().any(|r| r.reason == *ticket
+                && r.overlay_sequence == *seq
+                && r.outcome == healthcode::audit::ACCEPTED),
+            "acknowledged write {ticket} (sequence {seq}) has no audit record"
+        );
+    }
+    if chain.torn.is_none() {
+        let v = healthcode::audit::verify_dir(&state).expect("every live write has its record");
+        assert_eq!(v.writes_checked, replay.entries.len() as u64);
+    }
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand of the `healthcode` binary.
 
 pub mod admin;
+pub mod audit;
 pub mod build;
 pub mod check;
 pub mod client;

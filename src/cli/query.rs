@@ -57,11 +57,8 @@ pub fn render(id: &str, r: &proto::CodeResponse) -> String {
         proto::Color::Unspecified => "unknown",
     };
     let mut s = String::new();
-    let masked = if id.len() == 18 {
-        format!("{}********{}", &id[..6], &id[14..])
-    } else {
-        id.to_string()
-    };
+    // Masked even though the person asking typed it: this output ends up in tickets and chats.
+    let masked = healthcode::domain::mask::id_text(id.trim());
     let _ = writeln!(
         s,
         "person:  {masked}{}",

@@ -107,14 +107,10 @@ impl IdNumber {
         out
     }
 
-    /// The number with all but the first 6 and last 4 characters masked, for logs and errors.
+    /// The number with all but the first 6 and last 4 characters masked, for logs and errors
+    /// ([`super::mask::id_text`]).
     pub fn masked(self) -> String {
-        let b = self.to_bytes();
-        format!(
-            "{}********{}",
-            std::str::from_utf8(&b[..6]).unwrap(),
-            std::str::from_utf8(&b[14..]).unwrap()
-        )
+        super::mask::id_text(std::str::from_utf8(&self.to_bytes()).expect("ASCII digits"))
     }
 }
 

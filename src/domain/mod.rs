@@ -6,6 +6,7 @@
 
 pub mod day;
 pub mod id;
+pub mod mask;
 pub mod phone;
 pub mod records;
 pub mod region;

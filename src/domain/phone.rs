@@ -78,8 +78,7 @@ impl Phone {
 
     /// The number with its middle masked, for logs and errors.
     pub fn masked(self) -> String {
-        let s = self.to_string();
-        format!("{}****{}", &s[..3], &s[7..])
+        super::mask::phone_text(&self.to_string())
     }
 }
 

@@ -235,7 +235,7 @@ impl<'r> Fields<'r> {
             format!(
                 "{} {}: not UTF-8 (bad byte at offset {}; convert the file to UTF-8)",
                 self.name(i),
-                quote(&String::from_utf8_lossy(trimmed)),
+                quote(&shown(self.name(i), &String::from_utf8_lossy(trimmed))),
                 lead + e.valid_up_to()
             )
         })?;
@@ -328,6 +328,15 @@ pub(crate) fn quote(s: &str) -> String {
     match s.char_indices().nth(MAX_QUOTED) {
         Some((cut, _)) => format!("{:?}…", &s[..cut]),
         None => format!("{s:?}"),
+    }
+}
+
+/// A value as a reject line may show it: document and phone numbers masked.
+pub(crate) fn shown(column: &str, value: &str) -> String {
+    match column {
+        "id_number" => crate::domain::mask::id_text(value),
+        "phone" => crate::domain::mask::phone_text(value),
+        _ => value.to_string(),
     }
 }
 

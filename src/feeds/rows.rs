@@ -3,6 +3,7 @@
 //! spellings), then the row's intervals; the first problem is the reject reason, naming the
 //! field and its value.
 
+use crate::domain::mask;
 use crate::domain::{
     Arrival, Binding, CdcCategory, CdcRecord, Channel, CommunityRecord, CommunityStatus, Day,
     DayError, IdNumber, Period, Phone, PhoneError, PhoneState, PhoneStatus, RegionCode,
@@ -112,7 +113,8 @@ pub(crate) type Parser<T> = fn(&Fields<'_>, &RegionTable) -> Result<T, String>;
 impl Fields<'_> {
     fn id(&self, i: usize) -> Result<IdNumber, String> {
         let v = self.get(i)?;
-        IdNumber::parse(v).map_err(|e| format!("{} {}: {e}", self.name(i), quote(v)))
+        IdNumber::parse(v)
+            .map_err(|e| format!("{} {}: {e}", self.name(i), quote(&mask::id_text(v))))
     }
 
     fn phone(&self, i: usize) -> Result<Phone, String> {
@@ -125,7 +127,7 @@ impl Fields<'_> {
                 }
                 PhoneError::NotMobile => "does not start with 1 (not a mobile number)".into(),
             };
-            format!("{} {}: {why}", self.name(i), quote(v))
+            format!("{} {}: {why}", self.name(i), quote(&mask::phone_text(v)))
         })
     }
 
@@ -487,7 +489,7 @@ mod tests {
         let cases: [(Result<(), String>, &str); 14] = [
             (
                 parse(&CDC, cdc, "11010519491231002Y,confirmed,2022-04-01,").map(drop),
-                r#"id_number "11010519491231002Y": check character 'Y' is not a digit or X"#,
+                r#"id_number "110105********002Y": check character 'Y' is not a digit or X"#,
             ),
             (
                 parse(&CDC, cdc, &format!("{ID},confirm,2022-04-01,")).map(drop),
@@ -517,7 +519,7 @@ mod tests {
                     "1380013800,1101,2022-04-01,2022-04-01",
                 )
                 .map(drop),
-                r#"phone "1380013800": 10 digits, a mainland mobile number has 11"#,
+                r#"phone "**********": 10 digits, a mainland mobile number has 11"#,
             ),
             (
                 parse(
@@ -597,7 +599,7 @@ mod tests {
         let e = parse(&PERSON_STAYS, person_stay, "1,110199,x,y,telecom").unwrap_err();
         assert_eq!(
             e,
-            r#"id_number "1": document number is 1 character(s) long; a resident ID has 18"#
+            r#"id_number "*": document number is 1 character(s) long; a resident ID has 18"#
         );
         let e = parse(
             &PERSON_STAYS,

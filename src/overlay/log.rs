@@ -116,7 +116,7 @@ impl LogWriter {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let log_id = read_header(path, &bytes, key_fingerprint)?;
+        let log_id = read_header(path, &bytes, Some(key_fingerprint))?;
         let (entries, good) = parse_records(path, &bytes)?;
         let torn_bytes = bytes.len() as u64 - good;
         if torn_bytes > 0 {
@@ -180,6 +180,24 @@ impl LogWriter {
     }
 }
 
+/// Reads the log at `path` without changing it and whatever key wrote it (for `healthcode audit
+/// verify`): its id and every intact record; a torn last record is counted, not cut.
+pub fn read_log(path: &Path) -> Result<(u64, Replay), LogError> {
+    let bytes = std::fs::read(path).map_err(|source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let log_id = read_header(path, &bytes, None)?;
+    let (entries, good) = parse_records(path, &bytes)?;
+    Ok((
+        log_id,
+        Replay {
+            entries,
+            torn_bytes: bytes.len() as u64 - good,
+        },
+    ))
+}
+
 fn create(path: &Path, key_fingerprint: u64) -> std::io::Result<()> {
     let mut h = Vec::with_capacity(LOG_HEADER_LEN);
     h.extend_from_slice(&LOG_MAGIC);
@@ -196,7 +214,8 @@ fn create(path: &Path, key_fingerprint: u64) -> std::io::Result<()> {
     crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
 }
 
-fn read_header(path: &Path, b: &[u8], key_fingerprint: u64) -> Result<u64, LogError> {
+/// The log id from a header, checked against `key_fingerprint` when given.
+fn read_header(path: &Path, b: &[u8], key_fingerprint: Option<u64>) -> Result<u64, LogError> {
     let bad = |what: &str| LogError::BadHeader {
         path: path.to_path_buf(),
         what: what.to_string(),
@@ -217,7 +236,9 @@ fn read_header(path: &Path, b: &[u8], key_fingerprint: u64) -> Result<u64, LogEr
         )));
     }
     let found = get_u64(b, 24);
-    if found != key_fingerprint {
+    if let Some(key_fingerprint) = key_fingerprint
+        && found != key_fingerprint
+    {
         return Err(LogError::KeyMismatch {
             path: path.to_path_buf(),
             expected: key_fingerprint,
@@ -300,14 +321,19 @@ fn record_checksum(len: u32, payload: &[u8]) -> u64 {
     h.digest()
 }
 
-/// Appends a text field, cut to at most [`MAX_TEXT`] bytes on a character boundary (requests are
-/// checked against that limit; this only bounds names from elsewhere, such as token names).
-fn put_text(out: &mut Vec<u8>, s: &str) {
+/// `s` cut to at most [`MAX_TEXT`] bytes on a character boundary, as a record stores it.
+pub fn bounded(s: &str) -> &str {
     let mut n = s.len().min(MAX_TEXT);
     while !s.is_char_boundary(n) {
         n -= 1;
     }
-    let b = &s.as_bytes()[..n];
+    &s[..n]
+}
+
+/// Appends a text field, cut to at most [`MAX_TEXT`] bytes on a character boundary (requests are
+/// checked against that limit; this only bounds names from elsewhere, such as token names).
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    let b = bounded(s).as_bytes();
     put_u16(out, b.len() as u16);
     out.extend_from_slice(b);
 }

@@ -15,6 +15,7 @@ use std::sync::{Mutex, RwLock};
 
 use dashmap::DashMap;
 
+use crate::audit::{self, AuditError, AuditLog, Record};
 use crate::domain::{
     Day, Period, PersonRecords, RegionCode, Registration, RiskArea, RiskLevel, Verification,
 };
@@ -169,6 +170,9 @@ pub enum OverlayError {
     /// The log is unreadable.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The audit log is unreadable or does not verify.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// The live-update overlay of one state directory.
@@ -176,6 +180,8 @@ pub struct Overlay {
     dir: PathBuf,
     log_id: u64,
     writer: Mutex<LogWriter>,
+    /// Written before `writer`, under its lock, so both logs hold writes in the same order.
+    audit: AuditLog,
     sequence: AtomicU64,
     /// Live person records by keyed hash, each with its sequence, in sequence order.
     persons: DashMap<u64, Vec<(u64, PersonRecord)>>,
@@ -215,10 +221,21 @@ impl Overlay {
             err("it is in use by another healthcode server (LOCK is held); give each server its own --state-dir".into())
         })?;
         let (writer, replay) = LogWriter::open(&dir.join("overlay.log"), key_fingerprint)?;
+        let last = replay.entries.last().map_or(0, |e| e.seq);
+        let opened = AuditLog::open(&dir.join(audit::AUDIT_FILE), last).map_err(|e| match e {
+            AuditError::Broken { .. } => err(format!(
+                "{e}. The audit log was changed after it was written: keep it as evidence (`healthcode audit verify {}` tells more) and move it aside to start a new one",
+                dir.display()
+            )),
+            e => OverlayError::Audit(e),
+        })?;
+        let start = start_record(&opened, &replay, writer.log_id());
+        opened.log.append(start)?;
         let o = Overlay {
             dir: dir.to_path_buf(),
             log_id: writer.log_id(),
             writer: Mutex::new(writer),
+            audit: opened.log,
             sequence: AtomicU64::new(0),
             persons: DashMap::new(),
             person_records: AtomicUsize::new(0),
@@ -229,6 +246,13 @@ impl Overlay {
             o.apply(e);
         }
         Ok((o, replay))
+    }
+
+    /// Appends an audit record of an action that is not a live write (a reload, a rebuild, a
+    /// refused request), stamped with the current live-update sequence; durable when it returns.
+    pub fn audit(&self, mut r: Record) -> Result<Record, AuditError> {
+        r.overlay_sequence = self.sequence();
+        self.audit.append(r)
     }
 
     /// The state directory.
@@ -260,7 +284,6 @@ impl Overlay {
         then: impl FnOnce(),
     ) -> Result<u64, WriteError> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        check(&change).map_err(WriteError::Refused)?;
         let entry = Entry {
             seq: self.sequence() + 1,
             at_ms: chrono::Utc::now().timestamp_millis(),
@@ -269,7 +292,24 @@ impl Overlay {
             reason: reason.to_string(),
             change,
         };
-        w.append(&entry).map_err(WriteError::Io)?;
+        if let Err(why) = check(&entry.change) {
+            let mut r = audit::of_entry(&entry).outcome(format!("refused: {why}"));
+            r.overlay_sequence = self.sequence();
+            // Nothing changes either way, so a refusal the audit log cannot take stays refused.
+            let _ = self.audit.append(r);
+            return Err(WriteError::Refused(why));
+        }
+        // The audit record first: no write takes effect without one. A crash between the two
+        // leaves an `accepted` record whose write never happened; the next start names it.
+        self.audit
+            .append(audit::of_entry(&entry))
+            .map_err(|e| WriteError::Io(format!("the audit log: {e}")))?;
+        if let Err(e) = w.append(&entry) {
+            let mut r = audit::of_entry(&entry).outcome(format!("failed: {e}"));
+            r.overlay_sequence = self.sequence();
+            let _ = self.audit.append(r);
+            return Err(WriteError::Io(e));
+        }
         self.apply(&entry);
         then();
         Ok(entry.seq)
@@ -367,6 +407,51 @@ impl Overlay {
     }
 }
 
+/// The audit record of a server opening its state directory: the live-update log it replayed,
+/// the torn tails cut from both logs, and any disagreement between them since the last start
+/// (writes audited but never written, because the server stopped between the two; live writes
+/// without an audit record, because audit records were removed).
+fn start_record(opened: &audit::Opened, replay: &Replay, log_id: u64) -> Record {
+    let last = replay.entries.last().map_or(0, |e| e.seq);
+    let since = opened
+        .records
+        .iter()
+        .rposition(|r| r.action == "start")
+        .map_or(0, |i| i + 1);
+    let list = |v: Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    let unwritten: Vec<u64> = opened.records[since..]
+        .iter()
+        .filter(|r| r.outcome == audit::ACCEPTED && r.overlay_sequence > last)
+        .map(|r| r.overlay_sequence)
+        .collect();
+    let predating = opened.records.first().map_or(0, |r| r.overlay_sequence);
+    let audited: std::collections::HashSet<u64> = opened
+        .records
+        .iter()
+        .filter(|r| r.outcome == audit::ACCEPTED)
+        .map(|r| r.overlay_sequence)
+        .collect();
+    let unaudited: Vec<u64> = replay
+        .entries
+        .iter()
+        .map(|e| e.seq)
+        .filter(|s| *s > predating && !audited.contains(s))
+        .collect();
+    let mut r = Record::new("start", "healthcode", "", "")
+        .with("overlay_log_id", format!("{log_id:016x}"))
+        .with("audit_torn_bytes_cut", opened.torn_bytes)
+        .with("overlay_torn_bytes_cut", replay.torn_bytes)
+        .outcome("ok");
+    if !unwritten.is_empty() {
+        r = r.with("audited_never_written", list(unwritten));
+    }
+    if !unaudited.is_empty() {
+        r = r.with("written_without_audit_record", list(unaudited));
+    }
+    r.overlay_sequence = last;
+    r
+}
+
 /// Why a live write was not acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -442,6 +527,81 @@ mod tests {
             vec![z("110106", 0, Some(3))],
             "a designation that would start after the lift is gone"
         );
+    }
+
+    #[test]
+    fn a_write_the_audit_log_cannot_take_is_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        let v = Change::Verification {
+            person: 99,
+            masked: "110105********002X".into(),
+            verified_on: d(1),
+            scope: None,
+        };
+        assert_eq!(
+            o.write("ops", "li", "T-1", v.clone(), |_| Ok(()), || ())
+                .unwrap(),
+            1
+        );
+        let log = dir.path().join("overlay.log");
+        let (log_len, audit_len) = (
+            std::fs::metadata(&log).unwrap().len(),
+            std::fs::metadata(dir.path().join(audit::AUDIT_FILE))
+                .unwrap()
+                .len(),
+        );
+        o.audit.fail_appends();
+        let mut applied = false;
+        let e = o
+            .write("ops", "li", "T-2", v, |_| Ok(()), || applied = true)
+            .unwrap_err();
+        assert!(
+            matches!(&e, WriteError::Io(why) if why.starts_with("the audit log: ")),
+            "{e}"
+        );
+        assert!(!applied, "nothing published");
+        assert_eq!(o.sequence(), 1, "not acknowledged");
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            log_len,
+            "not logged"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join(audit::AUDIT_FILE))
+                .unwrap()
+                .len(),
+            audit_len,
+            "the audit log is left as it was"
+        );
+        drop(o);
+        let (o, r) = Overlay::open(dir.path(), 5).unwrap();
+        assert_eq!((r.entries.len(), o.sequence()), (1, 1));
+        drop(o);
+        assert_eq!(audit::verify_dir(dir.path()).unwrap().writes_checked, 1);
+    }
+
+    #[test]
+    fn a_state_directory_older_than_its_audit_log_verifies_from_where_the_log_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Change::Verification {
+            person: 7,
+            masked: "110105********002X".into(),
+            verified_on: d(1),
+            scope: None,
+        };
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        o.write("ops", "li", "T-1", v.clone(), |_| Ok(()), || ())
+            .unwrap();
+        drop(o);
+        std::fs::remove_file(dir.path().join(audit::AUDIT_FILE)).unwrap();
+        let (o, _) = Overlay::open(dir.path(), 5).unwrap();
+        o.write("ops", "li", "T-2", v, |_| Ok(()), || ()).unwrap();
+        drop(o);
+        let verified = audit::verify_dir(dir.path()).unwrap();
+        assert_eq!((verified.predating, verified.writes_checked), (1, 1));
+        assert_eq!(verified.records[0].action, "create");
+        assert_eq!(verified.records[0].overlay_sequence, 1);
     }
 
     #[test]

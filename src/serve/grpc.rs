@@ -16,7 +16,8 @@ use super::state::{LiveError, LoadError, Snapshot, State};
 use super::wire::{
     self, BatchWriter, EncodedBatch, EncodedCode, server::health_code_server::HealthCode,
 };
-use crate::domain::{Day, IdNumber, Period, RegionCode, RiskLevel};
+use crate::audit::Record;
+use crate::domain::{Day, IdNumber, Period, RegionCode, RiskLevel, mask};
 use crate::overlay::log::MAX_TEXT;
 use crate::overlay::{Change, WriteError};
 use crate::proto::{self, admin_server::Admin};
@@ -218,6 +219,39 @@ impl AdminService {
     }
 }
 
+impl AdminService {
+    /// Makes an audit record of an action that is not a live write durable (on a blocking
+    /// thread, for the fsync). Without a state directory there is no audit log to write.
+    async fn audit(&self, r: Record) -> Result<(), Status> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || match &state.overlay {
+            Some(o) => o.audit(r).map(drop).map_err(|e| {
+                Status::unavailable(format!(
+                    "the audit log could not record the request, so nothing was done: {e}"
+                ))
+            }),
+            None => Ok(()),
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the audit task failed: {e}")))?
+    }
+
+    /// Records a request refused before anything was changed, and returns the refusal (an
+    /// audit log that cannot take the record changes nothing about it).
+    async fn refused(&self, r: Record, status: Status) -> Status {
+        let _ = self
+            .audit(r.outcome(format!("refused: {}", status.message())))
+            .await;
+        status
+    }
+}
+
+/// The name of a requested risk level, as the record of a refused request shows it.
+fn level_name(level: i32) -> String {
+    proto::RiskLevel::try_from(level)
+        .map_or_else(|_| level.to_string(), |l| l.as_str_name().to_string())
+}
+
 /// The wire stage of a rebuild event.
 fn progress(e: RebuildEvent) -> Result<proto::RebuildProgress, Status> {
     let p = |stage: &str, done, total, message: String| proto::RebuildProgress {
@@ -280,42 +314,57 @@ impl Admin for AdminService {
     ) -> Result<Response<proto::WriteAck>, Status> {
         let who = caller(&req);
         let r = req.into_inner();
-        let area = known_region(&self.state, "area", &r.area)?;
-        let level = match proto::RiskLevel::try_from(r.level) {
-            Ok(proto::RiskLevel::Medium) => RiskLevel::Medium,
-            Ok(proto::RiskLevel::High) => RiskLevel::High,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "level: RISK_LEVEL_MEDIUM or RISK_LEVEL_HIGH is required",
-                ));
+        let parsed = (|| {
+            let area = known_region(&self.state, "area", &r.area)?;
+            let level = match proto::RiskLevel::try_from(r.level) {
+                Ok(proto::RiskLevel::Medium) => RiskLevel::Medium,
+                Ok(proto::RiskLevel::High) => RiskLevel::High,
+                _ => {
+                    return Err(Status::invalid_argument(
+                        "level: RISK_LEVEL_MEDIUM or RISK_LEVEL_HIGH is required",
+                    ));
+                }
+            };
+            let from = day_or_today(&self.state, "from", &r.from)?;
+            let to = if r.to.trim().is_empty() {
+                None
+            } else {
+                Some(parse_day("to", &r.to)?)
+            };
+            if let Some(to) = to
+                && to < from
+            {
+                return Err(Status::invalid_argument(format!(
+                    "to {to} is before from {from}"
+                )));
+            }
+            Ok((
+                area,
+                level,
+                from,
+                to,
+                text("operator", r.operator.clone())?,
+                text("reason", r.reason.clone())?,
+            ))
+        })();
+        let (area, level, from, to, operator, reason) = match parsed {
+            Ok(p) => p,
+            Err(s) => {
+                let rec = Record::new("set_risk_area", &who, &r.operator, &r.reason)
+                    .with("area", &r.area)
+                    .with("level", level_name(r.level))
+                    .with("from", &r.from)
+                    .with("to", &r.to);
+                return Err(self.refused(rec, s).await);
             }
         };
-        let from = day_or_today(&self.state, "from", &r.from)?;
-        let to = if r.to.trim().is_empty() {
-            None
-        } else {
-            Some(parse_day("to", &r.to)?)
-        };
-        if let Some(to) = to
-            && to < from
-        {
-            return Err(Status::invalid_argument(format!(
-                "to {to} is before from {from}"
-            )));
-        }
         let change = Change::SetRiskArea {
             area,
             level,
             period: Period { from, to },
         };
         let sequence = self
-            .write(
-                who,
-                text("operator", r.operator)?,
-                text("reason", r.reason)?,
-                change,
-                |_, _| Ok(()),
-            )
+            .write(who, operator, reason, change, |_, _| Ok(()))
             .await?;
         let until = to.unwrap_or_else(|| self.state.today()).max(from);
         let (definite, possible) = self.state.current().index.affected(area, from, until);
@@ -332,13 +381,28 @@ impl Admin for AdminService {
     ) -> Result<Response<proto::WriteAck>, Status> {
         let who = caller(&req);
         let r = req.into_inner();
-        let area = parse_region("area", &r.area)?;
-        let to = day_or_today(&self.state, "to", &r.to)?;
+        let parsed = (|| {
+            Ok((
+                parse_region("area", &r.area)?,
+                day_or_today(&self.state, "to", &r.to)?,
+                text("operator", r.operator.clone())?,
+                text("reason", r.reason.clone())?,
+            ))
+        })();
+        let (area, to, operator, reason) = match parsed {
+            Ok(p) => p,
+            Err(s) => {
+                let rec = Record::new("lift_risk_area", &who, &r.operator, &r.reason)
+                    .with("area", &r.area)
+                    .with("to", &r.to);
+                return Err(self.refused(rec, s).await);
+            }
+        };
         let sequence = self
             .write(
                 who,
-                text("operator", r.operator)?,
-                text("reason", r.reason)?,
+                operator,
+                reason,
                 Change::LiftRiskArea { area, to },
                 move |_, snap| {
                     if snap.risk_areas.areas().iter().any(|z| z.area == area) {
@@ -361,26 +425,36 @@ impl Admin for AdminService {
     ) -> Result<Response<proto::WriteAck>, Status> {
         let who = caller(&req);
         let r = req.into_inner();
-        let (person, masked) = person(&self.state, &r.id_number)?;
-        let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
-        let scope = if r.scope.trim().is_empty() {
-            None
-        } else {
-            Some(known_region(&self.state, "scope", &r.scope)?)
-        };
-        let change = Change::Verification {
-            person,
-            masked,
-            verified_on,
-            scope,
-        };
-        self.ack(
-            who,
-            text("operator", r.operator)?,
-            text("ticket", r.ticket)?,
-            change,
-        )
-        .await
+        let parsed = (|| {
+            let (person, masked) = person(&self.state, &r.id_number)?;
+            let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
+            let scope = if r.scope.trim().is_empty() {
+                None
+            } else {
+                Some(known_region(&self.state, "scope", &r.scope)?)
+            };
+            let change = Change::Verification {
+                person,
+                masked,
+                verified_on,
+                scope,
+            };
+            Ok((
+                change,
+                text("operator", r.operator.clone())?,
+                text("ticket", r.ticket.clone())?,
+            ))
+        })();
+        match parsed {
+            Ok((change, operator, ticket)) => self.ack(who, operator, ticket, change).await,
+            Err(s) => {
+                let rec = Record::new("record_verification", &who, &r.operator, &r.ticket)
+                    .with("id_number", mask::id_text(r.id_number.trim()))
+                    .with("verified_on", &r.verified_on)
+                    .with("scope", &r.scope);
+                Err(self.refused(rec, s).await)
+            }
+        }
     }
 
     async fn record_registration(
@@ -389,47 +463,77 @@ impl Admin for AdminService {
     ) -> Result<Response<proto::WriteAck>, Status> {
         let who = caller(&req);
         let r = req.into_inner();
-        let (person, masked) = person(&self.state, &r.id_number)?;
-        let registered_on = day_or_today(&self.state, "registered_on", &r.registered_on)?;
-        let change = Change::Registration {
-            person,
-            masked,
-            registered_on,
-            community: text("community", r.community)?,
-        };
-        self.ack(
-            who,
-            text("operator", r.operator)?,
-            text("reason", r.reason)?,
-            change,
-        )
-        .await
+        let parsed = (|| {
+            let (person, masked) = person(&self.state, &r.id_number)?;
+            let registered_on = day_or_today(&self.state, "registered_on", &r.registered_on)?;
+            let change = Change::Registration {
+                person,
+                masked,
+                registered_on,
+                community: text("community", r.community.clone())?,
+            };
+            Ok((
+                change,
+                text("operator", r.operator.clone())?,
+                text("reason", r.reason.clone())?,
+            ))
+        })();
+        match parsed {
+            Ok((change, operator, reason)) => self.ack(who, operator, reason, change).await,
+            Err(s) => {
+                let rec = Record::new("record_registration", &who, &r.operator, &r.reason)
+                    .with("id_number", mask::id_text(r.id_number.trim()))
+                    .with("registered_on", &r.registered_on)
+                    .with("community", &r.community);
+                Err(self.refused(rec, s).await)
+            }
+        }
     }
 
     async fn reload(
         &self,
         req: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
+        let who = caller(&req);
         let r = req.into_inner();
+        let rec = || {
+            Record::new("reload", &who, "", "")
+                .with("path", &r.path)
+                .with("force", r.force)
+        };
         if r.path.trim().is_empty() {
-            return Err(Status::invalid_argument(
-                "path: the index file to serve is required",
-            ));
+            let s = Status::invalid_argument("path: the index file to serve is required");
+            return Err(self.refused(rec(), s).await);
         }
+        // Recorded before anything is done: a reload the audit log cannot take does not happen.
+        self.audit(rec().outcome("requested")).await?;
         let state = self.state.clone();
-        let path = PathBuf::from(r.path);
+        let path = PathBuf::from(&r.path);
         let res = tokio::task::spawn_blocking(move || state.reload(&path, r.force))
             .await
             .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
-        match res {
-            Ok(generation) => Ok(Response::new(proto::ReloadResponse { generation })),
-            Err(e @ LoadError::Io { .. }) => Err(Status::not_found(format!(
-                "{e}; the previous index keeps serving"
-            ))),
-            Err(e) => Err(Status::failed_precondition(format!(
-                "{e}; the previous index keeps serving"
-            ))),
+        let (outcome, res) = match res {
+            Ok(generation) => (
+                rec().with("generation", generation).outcome("ok"),
+                Ok(Response::new(proto::ReloadResponse { generation })),
+            ),
+            Err(e) => {
+                let status = match e {
+                    LoadError::Io { .. } => {
+                        Status::not_found(format!("{e}; the previous index keeps serving"))
+                    }
+                    _ => Status::failed_precondition(format!(
+                        "{e}; the previous index keeps serving"
+                    )),
+                };
+                (rec().outcome(format!("refused: {e}")), Err(status))
+            }
+        };
+        // The request is on record already; an outcome the log cannot take does not undo it.
+        if let Err(e) = self.audit(outcome).await {
+            eprintln!("healthcode: WARNING: {}", e.message());
         }
+        res
     }
 
     type RebuildStream = Pin<Box<dyn Stream<Item = Result<proto::RebuildProgress, Status>> + Send>>;
@@ -438,15 +542,49 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::RebuildRequest>,
     ) -> Result<Response<Self::RebuildStream>, Status> {
+        let who = caller(&req);
         let r = req.into_inner();
+        let rec = {
+            let (who, feeds, force) = (who.clone(), r.feeds.clone(), r.force);
+            move || {
+                Record::new("rebuild", &who, "", "")
+                    .with("feeds", &feeds)
+                    .with("force", force)
+            }
+        };
         if r.feeds.trim().is_empty() {
-            return Err(Status::invalid_argument(
-                "feeds: the feed directory is required",
-            ));
+            let s = Status::invalid_argument("feeds: the feed directory is required");
+            return Err(self.refused(rec(), s).await);
         }
+        self.audit(rec().outcome("requested")).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.state
-            .start_rebuild(PathBuf::from(r.feeds), r.force, move |e| {
+        let state = self.state.clone();
+        let out = std::sync::Mutex::new(None::<PathBuf>);
+        let started = self
+            .state
+            .start_rebuild(PathBuf::from(&r.feeds), r.force, move |e| {
+                // The outcome is recorded by the rebuild thread, whatever the caller does.
+                let outcome = match &e {
+                    RebuildEvent::Started { out: o, .. } => {
+                        *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(o.clone());
+                        None
+                    }
+                    RebuildEvent::Swapped { generation } => {
+                        Some(rec().with("generation", generation).outcome("ok"))
+                    }
+                    RebuildEvent::Failed(why) => Some(rec().outcome(format!("failed: {why}"))),
+                    _ => None,
+                };
+                if let (Some(o), Some(overlay)) = (outcome, &state.overlay) {
+                    let index = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let o = match index {
+                        Some(p) => o.with("index", p.display()),
+                        None => o,
+                    };
+                    if let Err(e) = overlay.audit(o) {
+                        eprintln!("healthcode: WARNING: the audit log could not record a rebuild's outcome: {e}");
+                    }
+                }
                 // A caller that hung up does not stop the rebuild.
                 let _ = tx.send(progress(e));
             })
@@ -454,7 +592,13 @@ impl Admin for AdminService {
                 RebuildRefused::Busy => Status::already_exists(e.to_string()),
                 RebuildRefused::NoStateDir => Status::failed_precondition(e.to_string()),
                 RebuildRefused::Thread(_) => Status::unavailable(e.to_string()),
-            })?;
+            });
+        if let Err(s) = started {
+            let rec = Record::new("rebuild", &who, "", "")
+                .with("feeds", &r.feeds)
+                .with("force", r.force);
+            return Err(self.refused(rec, s).await);
+        }
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
         )))

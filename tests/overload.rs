@@ -488,3 +488,54 @@ async fn a_client_deadline_ends_the_call_instead_of_a_late_answer() {
     assert_eq!(limits.in_flight(), 0);
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The flags
+
+#[test]
+fn serve_refuses_limits_that_would_limit_nobody_or_refuse_everything() {
+    let home = tempfile::tempdir().expect("a temporary directory");
+    let tokens = home.path().join("tokens");
+    std::fs::write(
+        &tokens,
+        format!("query app {QUERY_TOKEN}\nadmin ops {ADMIN_TOKEN}\n"),
+    )
+    .expect("the tokens file is written");
+    let tokens = tokens.to_str().expect("a UTF-8 path");
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--index", "absent.hcx", "--tokens", tokens];
+        args.extend_from_slice(extra);
+        util::healthcode_at(home.path(), &args)
+    };
+
+    let typo = serve(&["--rate-limit-for", "apps=100"]);
+    assert_ne!(typo.code, 0, "{}", typo.stderr);
+    assert!(
+        typo.stderr
+            .contains("no caller is named \"apps\" (callers: app, ops)"),
+        "{}",
+        typo.stderr
+    );
+    let zero = serve(&["--max-in-flight", "0"]);
+    assert_ne!(zero.code, 0, "{}", zero.stderr);
+    assert!(
+        zero.stderr
+            .contains("--max-in-flight 0 would refuse every query"),
+        "{}",
+        zero.stderr
+    );
+    let malformed = serve(&["--rate-limit-for", "app"]);
+    assert_ne!(malformed.code, 0);
+    assert!(
+        malformed.stderr.contains("expected NAME=PERSONS_PER_SEC"),
+        "{}",
+        malformed.stderr
+    );
+    let no_rate = serve(&["--rate-limit", "0"]);
+    assert_ne!(no_rate.code, 0, "a rate of 0 persons/s is refused");
+    assert!(
+        no_rate.stderr.contains("--rate-limit"),
+        "{}",
+        no_rate.stderr
+    );
+}

@@ -73,16 +73,15 @@ impl HealthCode for HealthCodeService {
         &self,
         req: Request<proto::BatchCodeRequest>,
     ) -> Result<Response<proto::BatchCodeResponse>, Status> {
-        let (who, deadline) = query_caller(&req);
-        let (who, deadline) = (who.to_string(), deadline);
-        let r = req.into_inner();
-        let n = r.id_numbers.len();
+        let n = req.get_ref().id_numbers.len();
         if n > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
                 "{n} ids in one call; at most {MAX_BATCH}: split the batch"
             )));
         }
-        self.limits.charge(&who, n)?;
+        let (who, deadline) = query_caller(&req);
+        self.limits.charge(who, n)?;
+        let r = req.into_inner();
         let day = query_day(&self.state, &r.as_of)?;
         let snap = self.state.current();
         let stamp = Stamp::new(&snap, day);

@@ -152,10 +152,13 @@ pub struct Live {
 
 /// What one worker, one run or several runs counted.
 pub struct Tally {
-    /// Latency per request (per message for streams), nanoseconds.
+    /// Latency per answered request (per message for streams), nanoseconds: a refused or
+    /// failed request is counted, not timed, so a fast refusal cannot flatter the figures.
     pub latency: Histogram<u64>,
     /// Requests (calls, or stream messages) answered in the window.
     pub requests: u64,
+    /// Requests the server shed (`RESOURCE_EXHAUSTED`: overloaded or over a rate limit).
+    pub shed: u64,
     /// Ids answered in the window.
     pub persons: u64,
     /// Failed requests by gRPC status code.
@@ -174,6 +177,7 @@ impl Tally {
         Tally {
             latency: Histogram::new_with_bounds(1_000, 600_000_000_000, 3).expect("valid bounds"),
             requests: 0,
+            shed: 0,
             persons: 0,
             errors: BTreeMap::new(),
             answers: [0; 3],
@@ -185,6 +189,7 @@ impl Tally {
     fn merge(&mut self, o: &Tally) {
         self.latency.add(&o.latency).expect("same bounds");
         self.requests += o.requests;
+        self.shed += o.shed;
         self.persons += o.persons;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
@@ -210,6 +215,10 @@ impl Tally {
     }
 
     fn error(&mut self, code: Code) {
+        if code == Code::ResourceExhausted {
+            self.shed += 1;
+            return;
+        }
         *self.errors.entry(format!("{code:?}")).or_default() += 1;
     }
 }
@@ -324,10 +333,10 @@ async fn call(
     let ok = r.is_ok();
     if window.measured(t0) {
         let mut rec = rec.lock().expect("recorder lock");
-        rec.latency(t0, t1);
-        rec.requests += 1;
         match r {
             Ok(said) => {
+                rec.latency(t0, t1);
+                rec.requests += 1;
                 for (k, m) in said.iter().zip(&meant) {
                     rec.answer(*k, *m);
                 }

@@ -543,12 +543,15 @@ fn sweep(
         runs.push(r);
     }
     machine.finish();
-    text.push_str("offered/s   achieved/s   p50        p99        p99.9      max        errors\n");
+    text.push_str(
+        "offered/s   answered/s   shed/s     p50        p99        p99.9      max        errors\n",
+    );
     for r in &runs {
         text.push_str(&format!(
-            "{:<11} {:<12} {:<10.3} {:<10.3} {:<10.3} {:<10.3} {}\n",
+            "{:<11} {:<12} {:<10} {:<10.3} {:<10.3} {:<10.3} {:<10.3} {}\n",
             thousands(r.offered_rate.unwrap_or(0.0)),
             thousands(r.requests_per_s),
+            thousands(r.shed_per_s),
             r.latency_us.p50 / 1000.0,
             r.latency_us.p99 / 1000.0,
             r.latency_us.p999 / 1000.0,
@@ -556,7 +559,9 @@ fn sweep(
             r.failed()
         ));
     }
-    text.push_str("(latencies in ms, measured from each request's intended send time)\n");
+    text.push_str(
+        "(latencies in ms of answered requests, measured from each request's intended send time)\n",
+    );
     text.push_str(&machine.text());
     if let Some(p) = &out.chart {
         let title = format!(

@@ -63,13 +63,18 @@ pub struct Report {
     pub warmup_seconds: f64,
     /// Requests answered in the measured window.
     pub requests: u64,
+    /// Requests the server shed (`RESOURCE_EXHAUSTED`) in the measured window.
+    pub shed: u64,
     /// Ids answered in the measured window.
     pub persons: u64,
-    /// Requests per second.
+    /// Requests answered per second (goodput).
     pub requests_per_s: f64,
+    /// Requests shed per second.
+    pub shed_per_s: f64,
     /// Ids per second.
     pub persons_per_s: f64,
-    /// Latency of a request (stream: of a message), end to end as the client saw it.
+    /// Latency of an answered request (stream: of a message), end to end as the client saw it;
+    /// shed and failed requests are not in it.
     pub latency_us: Latency,
     /// Failed requests by gRPC status code.
     pub errors: BTreeMap<String, u64>,
@@ -115,8 +120,10 @@ impl Report {
             seconds: secs,
             warmup_seconds: plan.warmup.as_secs_f64(),
             requests: t.requests,
+            shed: t.shed,
             persons: t.persons,
             requests_per_s: t.requests as f64 / secs,
+            shed_per_s: t.shed as f64 / secs,
             persons_per_s: t.persons as f64 / secs,
             latency_us: Latency {
                 p50: us(h.value_at_quantile(0.50)),
@@ -137,7 +144,8 @@ impl Report {
         }
     }
 
-    /// The failed requests, all codes together.
+    /// The failed requests, all codes together (shed requests are not failures: refusing
+    /// excess load at once is what the server is meant to do).
     pub fn failed(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -171,14 +179,24 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  throughput  {} requests/s   {} persons/s",
+            "  throughput  {} requests/s   {} persons/s   answered",
             thousands(self.requests_per_s),
             thousands(self.persons_per_s)
         );
+        if self.shed > 0 {
+            let _ = writeln!(
+                s,
+                "  shed        {} requests/s   ({} RESOURCE_EXHAUSTED, {:.1}% of the requests)",
+                thousands(self.shed_per_s),
+                self.shed,
+                100.0 * self.shed as f64
+                    / (self.shed + self.requests + self.failed()).max(1) as f64
+            );
+        }
         let l = &self.latency_us;
         let _ = writeln!(
             s,
-            "  latency     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {})",
+            "  latency     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {}; answered requests)",
             ms(l.p50),
             ms(l.p90),
             ms(l.p99),

@@ -2,6 +2,7 @@
 //! a demo data set in the healthcode home directory when none exists.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use anyhow::{Context, bail};
 use healthcode::domain::{Day, Policy};
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
-use healthcode::serve::{self, State, Tokens};
+use healthcode::serve::limits::default_max_in_flight;
+use healthcode::serve::{self, Limits, LimitsConfig, State, Tokens};
 
 use super::demo;
 
@@ -48,6 +50,32 @@ pub struct ServeArgs {
     /// Persons in the demo data set.
     #[arg(long, default_value_t = 1_000_000, requires = "demo")]
     demo_persons: u64,
+    /// Most query calls in flight (a GetCode or GetCodes call, or a StreamCodes message being
+    /// evaluated); beyond it a query is refused at once with RESOURCE_EXHAUSTED. Default: 128 a
+    /// core, at most 4096.
+    #[arg(long, default_value_t = default_max_in_flight())]
+    max_in_flight: usize,
+    /// Persons per second each query caller (token name) may look up, with a burst of one
+    /// second's worth; beyond it RESOURCE_EXHAUSTED with a retry-after-ms hint. Default: no limit.
+    #[arg(long, value_name = "PERSONS_PER_SEC")]
+    rate_limit: Option<NonZeroU32>,
+    /// A caller's own limit instead of --rate-limit (0: no limit); repeatable.
+    #[arg(long, value_name = "NAME=PERSONS_PER_SEC", value_parser = parse_rate_for)]
+    rate_limit_for: Vec<(String, u32)>,
+}
+
+/// `NAME=PERSONS_PER_SEC` of `--rate-limit-for`.
+fn parse_rate_for(s: &str) -> Result<(String, u32), String> {
+    let (name, rate) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=PERSONS_PER_SEC, e.g. app=500"))?;
+    let rate = rate.trim().parse::<u32>().map_err(|e| {
+        format!("{s:?}: persons per second {rate:?}: {e} (a whole number, 0 for no limit)")
+    })?;
+    if name.trim().is_empty() {
+        return Err(format!("{s:?}: the token name before '=' is empty"));
+    }
+    Ok((name.trim().to_string(), rate))
 }
 
 /// Runs `healthcode serve`.
@@ -86,6 +114,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "no credentials: pass --tokens FILE (lines `ROLE NAME TOKEN`), or --demo, or --insecure-no-auth on a closed test network"
         ),
     };
+    let known = tokens.names();
+    if let Some((name, _)) = args
+        .rate_limit_for
+        .iter()
+        .find(|(n, _)| !known.contains(&n.as_str()))
+    {
+        bail!(
+            "--rate-limit-for {name}=…: no caller is named {name:?} (callers: {}): use a token name of the tokens file",
+            known.join(", ")
+        );
+    }
+    let limits = Arc::new(
+        Limits::new(&LimitsConfig {
+            max_in_flight: args.max_in_flight,
+            rate: args.rate_limit,
+            rate_for: args
+                .rate_limit_for
+                .iter()
+                .map(|(n, r)| (n.clone(), NonZeroU32::new(*r)))
+                .collect(),
+        })
+        .map_err(anyhow::Error::msg)?,
+    );
     let state_dir = match (&args.state_dir, &demo) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.state.clone(),
@@ -163,6 +214,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "healthcode: listening on {addr}, policy {}, query day {day}",
             args.policy
         );
+        eprintln!(
+            "healthcode: at most {} queries in flight; rate limit {}",
+            limits.max_in_flight(),
+            args.rate_limit.map_or_else(
+                || "none".to_string(),
+                |r| format!("{r} persons/s per caller")
+            )
+        );
         if let Some(p) = &tokens_path {
             eprintln!("healthcode: credentials from {}", p.display());
         }
@@ -175,7 +234,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("  cargo run --release -- query {id} --server {addr}    # {what}");
             }
         }
-        serve::serve(state, tokens, listener, shutdown_signal()).await?;
+        serve::serve_limited(state, tokens, limits, listener, shutdown_signal()).await?;
         eprintln!("healthcode: stopped");
         anyhow::Ok(())
     })?;

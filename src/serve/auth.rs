@@ -92,6 +92,15 @@ impl Tokens {
         })
     }
 
+    /// The names callers are known by: the tokens' names, or `anonymous` with authentication
+    /// off.
+    pub fn names(&self) -> Vec<&str> {
+        match &self.tokens {
+            None => vec!["anonymous"],
+            Some(t) => t.iter().map(|t| t.name.as_str()).collect(),
+        }
+    }
+
     /// Reads a tokens file.
     pub fn load(path: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(path)

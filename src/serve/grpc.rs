@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
+use super::limits::{Deadline, Limits};
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
 use super::wire::{
@@ -31,6 +32,22 @@ pub const MAX_BATCH: usize = 10_000;
 pub struct HealthCodeService {
     /// Shared state.
     pub state: Arc<State>,
+    /// Admission: in-flight permits for stream messages, per-caller rate limits.
+    pub limits: Arc<Limits>,
+}
+
+/// Ids between two looks at the clock in a batch: a few microseconds of work each.
+const DEADLINE_EVERY: usize = 32;
+
+/// The caller's token name and the call's deadline, as the interceptor and the admission layer
+/// left them in the request.
+fn query_caller<T>(req: &Request<T>) -> (&str, Option<Deadline>) {
+    (
+        req.extensions()
+            .get::<Caller>()
+            .map_or("anonymous", |c| c.name.as_str()),
+        req.extensions().get::<Deadline>().copied(),
+    )
 }
 
 /// The answer stream of `StreamCodes`.
@@ -42,6 +59,9 @@ impl HealthCode for HealthCodeService {
         &self,
         req: Request<proto::CodeRequest>,
     ) -> Result<Response<EncodedCode>, Status> {
+        let (who, deadline) = query_caller(&req);
+        self.limits.charge(who, 1)?;
+        Deadline::check_opt(deadline.as_ref(), 0, Some(1))?;
         let r = req.into_inner();
         let snap = self.state.current();
         Ok(Response::new(answer_with(
@@ -58,18 +78,24 @@ impl HealthCode for HealthCodeService {
         &self,
         req: Request<proto::BatchCodeRequest>,
     ) -> Result<Response<EncodedBatch>, Status> {
-        let r = req.into_inner();
-        if r.id_numbers.len() > MAX_BATCH {
+        let n = req.get_ref().id_numbers.len();
+        if n > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
-                "{} ids in one call; at most {MAX_BATCH}: split the batch",
-                r.id_numbers.len()
+                "{n} ids in one call; at most {MAX_BATCH}: split the batch"
             )));
         }
+        let (who, deadline) = query_caller(&req);
+        self.limits.charge(who, n)?;
+        let r = req.into_inner();
         let day = query_day(&self.state, &r.as_of)?;
         let snap = self.state.current();
         let stamp = Stamp::new(&snap, day);
-        let mut out = BatchWriter::with_capacity(r.id_numbers.len());
-        for id in &r.id_numbers {
+        let mut out = BatchWriter::with_capacity(n);
+        for (i, id) in r.id_numbers.iter().enumerate() {
+            // A call whose client has given up stops here instead of finishing the batch.
+            if i % DEADLINE_EVERY == 0 {
+                Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
+            }
             if let Err(e) = with_code(&self.state, &snap, id, day, |code, known| {
                 out.valid(&snap, code, known, &stamp)
             }) {
@@ -86,11 +112,22 @@ impl HealthCode for HealthCodeService {
         req: Request<Streaming<proto::CodeRequest>>,
     ) -> Result<Response<Self::StreamCodesStream>, Status> {
         let state = self.state.clone();
+        let limits = self.limits.clone();
+        let (who, deadline) = query_caller(&req);
+        let who = who.to_string();
         let inbound = req.into_inner();
         // The shared texts of the answers, kept while the generation and day stay the same.
         let mut stamp = None;
+        let mut answered = 0;
+        // A refusal (overload, rate limit, deadline) ends the stream with its status; the
+        // stream also ends, evaluating nothing more, when the client goes away, since each
+        // answer is evaluated only when the transport asks for the next one.
         let out = inbound.map(move |item| {
             let r = item?;
+            Deadline::check_opt(deadline.as_ref(), answered, None)?;
+            let _permit = limits.try_admit()?;
+            limits.charge(&who, 1)?;
+            answered += 1;
             let snap = state.current();
             Ok(answer_with(
                 &state,

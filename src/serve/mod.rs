@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod auth;
 pub mod grpc;
+pub mod limits;
 pub mod rebuild;
 pub mod state;
 pub mod wire;
@@ -19,16 +20,29 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::proto::admin_server::AdminServer;
 pub use auth::Tokens;
+pub use limits::{Limits, LimitsConfig};
 pub use state::{LoadError, Snapshot, State, open_index};
 use wire::server::health_code_server::HealthCodeServer;
 
 /// Largest decoded request: a full batch of 10,000 ids with room to spare.
 pub const MAX_DECODED_MESSAGE: usize = 4 << 20;
 
-/// Serves `state` on `listener` until `shutdown` resolves.
+/// Serves `state` on `listener` until `shutdown` resolves, with the default limits.
 pub async fn serve(
     state: Arc<State>,
     tokens: Tokens,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let limits = Limits::new(&LimitsConfig::default()).expect("the default limits are valid");
+    serve_limited(state, tokens, Arc::new(limits), listener, shutdown).await
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, admitting queries within `limits`.
+pub async fn serve_limited(
+    state: Arc<State>,
+    tokens: Tokens,
+    limits: Arc<Limits>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -52,6 +66,7 @@ pub async fn serve(
         .expect("the compiled-in descriptor sets are valid");
     let codes = HealthCodeServer::new(grpc::HealthCodeService {
         state: state.clone(),
+        limits: limits.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_MESSAGE);
     let admin = AdminServer::new(grpc::AdminService { state })
@@ -60,7 +75,7 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection)
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            codes,
+            limits::Admission::new(codes, limits),
             tokens.query_interceptor(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(

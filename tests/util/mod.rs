@@ -126,13 +126,29 @@ impl Server {
 
     /// Serves `state` on a free port of 127.0.0.1.
     pub async fn serve(state: Arc<State>, tokens: Tokens) -> Server {
+        let limits = serve::Limits::new(&serve::LimitsConfig::default()).expect("valid limits");
+        Server::serve_limited(state, tokens, Arc::new(limits)).await
+    }
+
+    /// Serves `state` on a free port of 127.0.0.1, admitting queries within `limits`.
+    pub async fn serve_limited(
+        state: Arc<State>,
+        tokens: Tokens,
+        limits: Arc<serve::Limits>,
+    ) -> Server {
         let (listener, addr) = serve::bind("127.0.0.1:0".parse().expect("an address"))
             .await
             .expect("binding 127.0.0.1:0");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve::serve(state, tokens, listener, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(serve::serve_limited(
+            state,
+            tokens,
+            limits,
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Server {
             addr,
             shutdown: Some(tx),

@@ -1,0 +1,457 @@
+//! Overload protection for the `HealthCode` service: a bound on the query calls in flight (the
+//! excess is refused at once with `RESOURCE_EXHAUSTED`, never queued), per-caller rate limits on
+//! persons looked up, and the client's deadline (`grpc-timeout`) carried to the handlers so a
+//! call whose deadline has passed stops evaluating.
+//!
+//! What counts: a `GetCode` or `GetCodes` call holds one in-flight permit from the moment its
+//! headers arrive until its answer is ready, so calls waiting for a worker thread count too; a
+//! batch holds one permit because it runs on one thread, one id after another, and is bounded
+//! by `MAX_BATCH`. A `StreamCodes` call holds none while idle; each of its messages takes a
+//! permit while it is evaluated. The rate limits weigh by persons: one per `GetCode` and stream
+//! message, the number of ids for `GetCodes`.
+//!
+//! Health, reflection and `Admin` are never wrapped, so query load cannot shed them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::metadata::MetadataValue;
+use tonic::server::NamedService;
+
+/// The metadata entry (trailer) of a refusal that says how many milliseconds to wait.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// The wait suggested to a call refused because too many are in flight: long enough for the
+/// calls in flight to finish, short enough that a client retrying with jitter loses little.
+pub const SHED_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// In-flight permits per core by default: enough to keep every core busy while answers are
+/// written, few enough that an admitted call waits milliseconds, not seconds, for a thread.
+const IN_FLIGHT_PER_CORE: usize = 128;
+
+/// The default of `serve --max-in-flight`: 128 per core (256 on two cores), at most 4,096.
+pub fn default_max_in_flight() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (IN_FLIGHT_PER_CORE * cores).min(4096)
+}
+
+/// How much query work the server admits, as `serve` flags set it.
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    /// Most query calls (and stream messages being evaluated) in flight at once.
+    pub max_in_flight: usize,
+    /// Persons per second every query caller may look up (`None`: no limit).
+    pub rate: Option<NonZeroU32>,
+    /// Per token name: its own persons per second (`None`: no limit), instead of `rate`.
+    pub rate_for: HashMap<String, Option<NonZeroU32>>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_in_flight: default_max_in_flight(),
+            rate: None,
+            rate_for: HashMap::new(),
+        }
+    }
+}
+
+/// A rate of persons per second; its burst is one second's worth.
+struct Rate<L> {
+    per_sec: NonZeroU32,
+    limiter: L,
+}
+
+/// The admission state shared by every query call.
+pub struct Limits {
+    max_in_flight: usize,
+    permits: Arc<Semaphore>,
+    rate: Option<Rate<DefaultKeyedRateLimiter<String>>>,
+    rate_for: HashMap<String, Option<Rate<DefaultDirectRateLimiter>>>,
+}
+
+/// One admitted evaluation; dropping it frees its place.
+#[derive(Debug)]
+pub struct Permit(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Limits {
+    /// The limits `config` describes; refuses a zero `max_in_flight`.
+    pub fn new(config: &LimitsConfig) -> Result<Limits, String> {
+        if config.max_in_flight == 0 {
+            return Err("--max-in-flight 0 would refuse every query: give at least 1".into());
+        }
+        if config.max_in_flight > Semaphore::MAX_PERMITS {
+            return Err(format!(
+                "--max-in-flight {}: at most {}",
+                config.max_in_flight,
+                Semaphore::MAX_PERMITS
+            ));
+        }
+        Ok(Limits {
+            max_in_flight: config.max_in_flight,
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            rate: config.rate.map(|per_sec| Rate {
+                per_sec,
+                limiter: RateLimiter::keyed(Quota::per_second(per_sec)),
+            }),
+            rate_for: config
+                .rate_for
+                .iter()
+                .map(|(name, rate)| {
+                    let r = rate.map(|per_sec| Rate {
+                        per_sec,
+                        limiter: RateLimiter::direct(Quota::per_second(per_sec)),
+                    });
+                    (name.clone(), r)
+                })
+                .collect(),
+        })
+    }
+
+    /// The configured bound on calls in flight.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Query calls (and stream messages) admitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.permits.available_permits()
+    }
+
+    /// Admits one evaluation, or refuses at once when `max_in_flight` are already in flight.
+    pub fn try_admit(&self) -> Result<Permit, Status> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map(Permit)
+            .map_err(|_| {
+                retry_after(
+                    Status::resource_exhausted(format!(
+                        "server overloaded: {} requests in flight; retry after {} ms",
+                        self.max_in_flight,
+                        SHED_RETRY_AFTER.as_millis()
+                    )),
+                    SHED_RETRY_AFTER,
+                )
+            })
+    }
+
+    /// Charges `persons` lookups to `caller`'s rate limit, or refuses with the wait before
+    /// they would fit. Other callers' allowances are untouched either way.
+    pub fn charge(&self, caller: &str, persons: usize) -> Result<(), Status> {
+        let Some(n) = NonZeroU32::new(u32::try_from(persons).unwrap_or(u32::MAX)) else {
+            return Ok(());
+        };
+        let (per_sec, decision, now) = match self.rate_for.get(caller) {
+            Some(None) => return Ok(()),
+            Some(Some(r)) => {
+                let d = r.limiter.check_n(n);
+                (r.per_sec, d, r.limiter.clock().now())
+            }
+            None => match &self.rate {
+                None => return Ok(()),
+                Some(r) => {
+                    let d = r.limiter.check_key_n(&caller.to_string(), n);
+                    (r.per_sec, d, r.limiter.clock().now())
+                }
+            },
+        };
+        match decision {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                // When all `n` persons would fit (the limiter's answer counts every one).
+                let wait = not_until.wait_time_from(now);
+                Err(retry_after(
+                    Status::resource_exhausted(format!(
+                        "rate limit of caller {caller:?}: {per_sec} persons/s; this call asks \
+                         for {n}; retry after {} ms",
+                        whole_ms(wait)
+                    )),
+                    wait,
+                ))
+            }
+            Err(too_many) => Err(Status::resource_exhausted(format!(
+                "rate limit of caller {caller:?}: {n} persons in one call exceed its burst of \
+                 {} persons: split the batch",
+                too_many.0
+            ))),
+        }
+    }
+}
+
+/// `wait` rounded up to a whole millisecond, at least one.
+fn whole_ms(wait: Duration) -> u64 {
+    u64::try_from(wait.as_micros().div_ceil(1000).max(1)).unwrap_or(u64::MAX)
+}
+
+/// `status` with a `retry-after-ms` entry of `wait` in whole milliseconds (as its text says).
+fn retry_after(mut status: Status, wait: Duration) -> Status {
+    status
+        .metadata_mut()
+        .insert(RETRY_AFTER_MS, MetadataValue::from(whole_ms(wait)));
+    status
+}
+
+/// When a call must be answered by: its `grpc-timeout` counted from the arrival of its headers.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// The deadline a `grpc-timeout` header value sets for a call that arrived at `arrived`;
+    /// `None` when absent or malformed (a call without a deadline).
+    pub fn from_header(value: &str, arrived: Instant) -> Option<Deadline> {
+        let timeout = parse_grpc_timeout(value)?;
+        Some(Deadline {
+            at: arrived.checked_add(timeout)?,
+            timeout,
+        })
+    }
+
+    /// `Ok` while the deadline is ahead; `DEADLINE_EXCEEDED` once it has passed, saying how
+    /// far the call got (`done` persons evaluated, of `of` when the call says how many).
+    pub fn check(&self, done: usize, of: Option<usize>) -> Result<(), Status> {
+        if Instant::now() < self.at {
+            return Ok(());
+        }
+        let of = of.map_or(String::new(), |n| format!(" of {n}"));
+        Err(Status::deadline_exceeded(format!(
+            "the client's deadline of {:?} passed after {done}{of} persons were evaluated; \
+             nothing more is: allow more time or send fewer ids",
+            self.timeout
+        )))
+    }
+
+    /// Checks an optional deadline.
+    pub fn check_opt(
+        deadline: Option<&Deadline>,
+        done: usize,
+        of: Option<usize>,
+    ) -> Result<(), Status> {
+        deadline.map_or(Ok(()), |d| d.check(done, of))
+    }
+}
+
+/// A `grpc-timeout` value: at most 8 digits and a unit (H M S m u n), as the gRPC over HTTP/2
+/// protocol defines it.
+fn parse_grpc_timeout(s: &str) -> Option<Duration> {
+    let unit = s.chars().last()?;
+    let digits = &s[..s.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: u64 = digits.parse().ok()?;
+    Some(match unit {
+        'H' => Duration::from_secs(v * 3600),
+        'M' => Duration::from_secs(v * 60),
+        'S' => Duration::from_secs(v),
+        'm' => Duration::from_millis(v),
+        'u' => Duration::from_micros(v),
+        'n' => Duration::from_nanos(v),
+        _ => return None,
+    })
+}
+
+/// The `HealthCode` service behind admission control: stamps each call with its deadline,
+/// and admits a unary call only with an in-flight permit, held until its answer is ready.
+/// Stream calls pass through; their messages are admitted one by one by the handler.
+#[derive(Clone)]
+pub struct Admission<S> {
+    inner: S,
+    limits: Arc<Limits>,
+}
+
+impl<S> Admission<S> {
+    /// Wraps `inner` (the `HealthCode` server; the credential interceptor goes outside, so an
+    /// unauthenticated call never takes a permit).
+    pub fn new(inner: S, limits: Arc<Limits>) -> Self {
+        Admission { inner, limits }
+    }
+}
+
+impl<S: NamedService> NamedService for Admission<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> Service<http::Request<B>> for Admission<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let arrived = Instant::now();
+        if let Some(d) = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Deadline::from_header(v, arrived))
+        {
+            req.extensions_mut().insert(d);
+        }
+        let permit = if req.uri().path().ends_with("/StreamCodes") {
+            None
+        } else {
+            match self.limits.try_admit() {
+                Ok(p) => Some(p),
+                Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
+            }
+        };
+        // The clone that was made ready is the one that serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let res = inner.call(req).await;
+            drop(permit);
+            res
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max: usize, rate: Option<u32>, rate_for: &[(&str, Option<u32>)]) -> Limits {
+        Limits::new(&LimitsConfig {
+            max_in_flight: max,
+            rate: rate.and_then(NonZeroU32::new),
+            rate_for: rate_for
+                .iter()
+                .map(|(n, r)| (n.to_string(), r.and_then(NonZeroU32::new)))
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    fn retry_ms(s: &Status) -> u64 {
+        s.metadata()
+            .get(RETRY_AFTER_MS)
+            .expect("a retry hint")
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn permits_are_bounded_and_returned() {
+        let l = limits(2, None, &[]);
+        let a = l.try_admit().unwrap();
+        let _b = l.try_admit().unwrap();
+        assert_eq!(l.in_flight(), 2);
+        let refused = l.try_admit().unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            refused
+                .message()
+                .contains("server overloaded: 2 requests in flight; retry after 100 ms"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(retry_ms(&refused), 100);
+        drop(a);
+        assert_eq!(l.in_flight(), 1);
+        assert!(l.try_admit().is_ok());
+    }
+
+    #[test]
+    fn zero_in_flight_is_refused() {
+        let e = Limits::new(&LimitsConfig {
+            max_in_flight: 0,
+            ..LimitsConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.contains("--max-in-flight 0"), "{e}");
+    }
+
+    #[test]
+    fn rate_is_per_caller_with_a_one_second_burst() {
+        // Slow rates, so that the test's own pauses refill nothing that matters.
+        let l = limits(10, Some(2), &[("bulk", Some(5)), ("ops", None)]);
+        // A burst of one second's worth, then refusals with a hint of at most one interval.
+        l.charge("app", 2).unwrap();
+        let e = l.charge("app", 1).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            e.message()
+                .contains("rate limit of caller \"app\": 2 persons/s")
+        );
+        assert!((1..=500).contains(&retry_ms(&e)), "{}", retry_ms(&e));
+        // Two persons at 2/s wait one interval more than one person.
+        let e2 = l.charge("app", 2).unwrap_err();
+        assert!(retry_ms(&e2) > retry_ms(&e) + 400, "{}", retry_ms(&e2));
+        // Another caller under the same default has its own allowance.
+        l.charge("web", 2).unwrap();
+        // Overrides: a larger allowance, and none at all.
+        l.charge("bulk", 5).unwrap();
+        assert!(l.charge("bulk", 1).is_err());
+        l.charge("ops", 1_000_000).unwrap();
+        // A call larger than the burst can never fit: say so instead of a retry hint.
+        let e = l.charge("web2", 3).unwrap_err();
+        assert!(e.message().contains("split the batch"), "{}", e.message());
+        assert!(e.metadata().get(RETRY_AFTER_MS).is_none());
+        // Nothing charged for nothing.
+        l.charge("app", 0).unwrap();
+    }
+
+    #[test]
+    fn no_rate_limit_by_default() {
+        let l = limits(1, None, &[]);
+        l.charge("anonymous", 1_000_000).unwrap();
+    }
+
+    #[test]
+    fn grpc_timeout_values() {
+        assert_eq!(parse_grpc_timeout("1n"), Some(Duration::from_nanos(1)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_grpc_timeout("99999999S"),
+            Some(Duration::from_secs(99_999_999))
+        );
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        for bad in ["", "m", "123456789m", "1x", "-1S", "1.5S", "١S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_passed_deadline_refuses() {
+        let d = Deadline::from_header("1n", Instant::now() - Duration::from_millis(1)).unwrap();
+        let e = d.check(3, Some(10)).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::DeadlineExceeded);
+        assert!(
+            e.message().contains("after 3 of 10 persons"),
+            "{}",
+            e.message()
+        );
+        let d = Deadline::from_header("1H", Instant::now()).unwrap();
+        assert!(d.check(0, None).is_ok());
+    }
+}

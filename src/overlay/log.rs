@@ -116,8 +116,7 @@ impl LogWriter {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let log_id = read_header(path, &bytes, key_fingerprint)?;
-        let (entries, good) = parse_records(path, &bytes)?;
+        let (log_id, entries, good) = read_log(path, &bytes, key_fingerprint)?;
         let torn_bytes = bytes.len() as u64 - good;
         if torn_bytes > 0 {
             file.set_len(good).map_err(io)?;
@@ -181,19 +180,38 @@ impl LogWriter {
 }
 
 fn create(path: &Path, key_fingerprint: u64) -> std::io::Result<()> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
+    // Never 0: 0 means "folds no log" in an index.
+    let h = encode_header(u64::from_le_bytes(id) | 1, key_fingerprint);
+    // Written beside the final name and renamed, so a crash never leaves a half header.
+    crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
+}
+
+/// Checks a whole log's bytes as [`LogWriter::open`] does, touching no file (`path` only names
+/// it in errors): the log id, every intact record in sequence order, and the length of the intact
+/// prefix (shorter than `bytes` when the last record is torn).
+pub fn read_log(
+    path: &Path,
+    bytes: &[u8],
+    key_fingerprint: u64,
+) -> Result<(u64, Vec<Entry>, u64), LogError> {
+    let log_id = read_header(path, bytes, key_fingerprint)?;
+    let (entries, good) = parse_records(path, bytes)?;
+    Ok((log_id, entries, good))
+}
+
+/// The header of a new log with id `log_id`, written for `key_fingerprint`.
+pub fn encode_header(log_id: u64, key_fingerprint: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(LOG_HEADER_LEN);
     h.extend_from_slice(&LOG_MAGIC);
     put_u32(&mut h, LOG_VERSION);
     put_u32(&mut h, 0);
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
-    // Never 0: 0 means "folds no log" in an index.
-    put_u64(&mut h, u64::from_le_bytes(id) | 1);
+    put_u64(&mut h, log_id);
     put_u64(&mut h, key_fingerprint);
     let sum = xxh3_64(&h);
     put_u64(&mut h, sum);
-    // Written beside the final name and renamed, so a crash never leaves a half header.
-    crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
+    h
 }
 
 fn read_header(path: &Path, b: &[u8], key_fingerprint: u64) -> Result<u64, LogError> {
@@ -369,11 +387,17 @@ pub fn encode_record(e: &Entry) -> Vec<u8> {
             put_text(&mut p, community);
         }
     }
-    let mut out = Vec::with_capacity(RECORD_PREFIX_LEN + p.len());
-    put_u32(&mut out, p.len() as u32);
-    put_u32(&mut out, length_check(p.len() as u32));
-    put_u64(&mut out, record_checksum(p.len() as u32, &p));
-    out.extend_from_slice(&p);
+    wrap_payload(&p)
+}
+
+/// A record of `payload`: its length, the length's check and the checksum, then the payload.
+pub fn wrap_payload(payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = Vec::with_capacity(RECORD_PREFIX_LEN + payload.len());
+    put_u32(&mut out, len);
+    put_u32(&mut out, length_check(len));
+    put_u64(&mut out, record_checksum(len, payload));
+    out.extend_from_slice(payload);
     out
 }
 

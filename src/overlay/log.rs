@@ -87,11 +87,39 @@ pub struct Replay {
     pub torn_bytes: u64,
 }
 
+/// The file operations an append makes. A [`File`] in production; tests wrap it to make an
+/// operation fail ([`LogWriter::open_with`]).
+pub trait LogFile: Send + std::fmt::Debug {
+    /// Writes all of `bytes` at byte `at`.
+    fn write_all_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes the written bytes durable (`fdatasync`).
+    fn sync_data(&mut self) -> std::io::Result<()>;
+    /// Cuts the file to `len` bytes and makes that durable.
+    fn truncate(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl LogFile for File {
+    fn write_all_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.seek(SeekFrom::Start(at))?;
+        self.write_all(bytes)
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)?;
+        self.sync_all()
+    }
+}
+
 /// The open log, positioned at its end.
 #[derive(Debug)]
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    file: Box<dyn LogFile>,
     len: u64,
     log_id: u64,
     /// Set when a failed write could not be rolled back; every later write is refused.
@@ -102,6 +130,15 @@ impl LogWriter {
     /// Opens the log at `path`, creating it (with a fresh random id) when it does not exist;
     /// replays it and cuts off a torn last record.
     pub fn open(path: &Path, key_fingerprint: u64) -> Result<(LogWriter, Replay), LogError> {
+        LogWriter::open_with(path, key_fingerprint, |f| Box::new(f))
+    }
+
+    /// [`LogWriter::open`], appending through `wrap(file)` (tests inject failures with it).
+    pub fn open_with(
+        path: &Path,
+        key_fingerprint: u64,
+        wrap: impl FnOnce(File) -> Box<dyn LogFile>,
+    ) -> Result<(LogWriter, Replay), LogError> {
         let io = |source| LogError::Io {
             path: path.to_path_buf(),
             source,
@@ -125,7 +162,7 @@ impl LogWriter {
         Ok((
             LogWriter {
                 path: path.to_path_buf(),
-                file,
+                file: wrap(file),
                 len: good,
                 log_id,
                 poisoned: None,
@@ -153,12 +190,10 @@ impl LogWriter {
             ));
         }
         let rec = encode_record(entry);
-        let res = (|| {
-            use std::io::{Seek, SeekFrom};
-            self.file.seek(SeekFrom::Start(self.len))?;
-            self.file.write_all(&rec)?;
-            self.file.sync_data()
-        })();
+        let res = self
+            .file
+            .write_all_at(self.len, &rec)
+            .and_then(|()| self.file.sync_data());
         match res {
             Ok(()) => {
                 self.len += rec.len() as u64;
@@ -166,11 +201,7 @@ impl LogWriter {
             }
             Err(e) => {
                 let why = format!("writing {}: {e}", self.path.display());
-                if let Err(e2) = self
-                    .file
-                    .set_len(self.len)
-                    .and_then(|_| self.file.sync_all())
-                {
+                if let Err(e2) = self.file.truncate(self.len) {
                     self.poisoned = Some(format!("{why}; cutting back failed: {e2}"));
                 }
                 Err(why)

@@ -4,6 +4,8 @@ pub mod audit;
 pub mod domain;
 pub mod eval;
 pub mod feeds;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod key;
 pub mod overlay;

@@ -25,6 +25,8 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// Build an index file from a feed directory (atomically).
     Build(cli::build::BuildArgs),
+    /// Check an index file completely, as a server does before serving it.
+    Verify(cli::verify::VerifyArgs),
     /// Serve an index over gRPC (--demo: build and serve a demo data set).
     Serve(cli::serve::ServeArgs),
     /// Look one person up on a running server.
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Gen(a) => cli::generate::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Build(a) => cli::build::run(a),
+        Command::Verify(a) => cli::verify::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Query(a) => cli::query::run(a),
         Command::Reload(a) => cli::admin::reload(a),

@@ -11,3 +11,4 @@ pub mod explain;
 pub mod generate;
 pub mod query;
 pub mod serve;
+pub mod verify;

@@ -580,6 +580,10 @@ fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
 /// fsync of the directory. A reader never sees a half-written file at `path`.
+///
+/// The temporary file is named `.NAME.XXXXXX.tmp` and locked (`flock`) while it is written, so
+/// that one left behind by a writer that was killed is recognisably stale: each write first
+/// removes the unlocked temporaries of its own `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     let io = |source| BuildError::Io {
         path: path.display().to_string(),
@@ -590,15 +594,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
         _ => std::path::PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(io)?;
+    let prefix = format!(
+        ".{}.",
+        path.file_name()
+            .map_or("index".into(), |n| n.to_string_lossy())
+    );
+    remove_stale_temporaries(&dir, &prefix);
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name()
-                .map_or("index".into(), |n| n.to_string_lossy())
-        ))
-        .suffix(".tmp")
+        .prefix(&prefix)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(&dir)
         .map_err(io)?;
+    tmp.as_file().lock().map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
@@ -606,4 +613,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
         .and_then(|d| d.sync_all())
         .map_err(io)?;
     Ok(())
+}
+
+/// The suffix of [`write_atomic`]'s temporary files.
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes the temporaries `prefix*.tmp` in `dir` that no live writer holds locked (their writer
+/// was killed before its rename). Best effort: a temporary that cannot be inspected is left.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(prefix) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let Ok(f) = fs::File::open(e.path()) else {
+            continue;
+        };
+        // A live writer holds the lock from just after creating its file to its rename; a
+        // file removed in the instant before it locks makes that writer's rename fail (its
+        // build reports the error), never leaves a wrong file at the path.
+        if f.try_lock().is_ok() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }

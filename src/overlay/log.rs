@@ -87,11 +87,39 @@ pub struct Replay {
     pub torn_bytes: u64,
 }
 
+/// The file operations an append makes. A [`File`] in production; tests wrap it to make an
+/// operation fail ([`LogWriter::open_with`]).
+pub trait LogFile: Send + std::fmt::Debug {
+    /// Writes all of `bytes` at byte `at`.
+    fn write_all_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes the written bytes durable (`fdatasync`).
+    fn sync_data(&mut self) -> std::io::Result<()>;
+    /// Cuts the file to `len` bytes and makes that durable.
+    fn truncate(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl LogFile for File {
+    fn write_all_at(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.seek(SeekFrom::Start(at))?;
+        self.write_all(bytes)
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)?;
+        self.sync_all()
+    }
+}
+
 /// The open log, positioned at its end.
 #[derive(Debug)]
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    file: Box<dyn LogFile>,
     len: u64,
     log_id: u64,
     /// Set when a failed write could not be rolled back; every later write is refused.
@@ -102,6 +130,15 @@ impl LogWriter {
     /// Opens the log at `path`, creating it (with a fresh random id) when it does not exist;
     /// replays it and cuts off a torn last record.
     pub fn open(path: &Path, key_fingerprint: u64) -> Result<(LogWriter, Replay), LogError> {
+        LogWriter::open_with(path, key_fingerprint, |f| Box::new(f))
+    }
+
+    /// [`LogWriter::open`], appending through `wrap(file)` (tests inject failures with it).
+    pub fn open_with(
+        path: &Path,
+        key_fingerprint: u64,
+        wrap: impl FnOnce(File) -> Box<dyn LogFile>,
+    ) -> Result<(LogWriter, Replay), LogError> {
         let io = |source| LogError::Io {
             path: path.to_path_buf(),
             source,
@@ -116,8 +153,7 @@ impl LogWriter {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let log_id = read_header(path, &bytes, Some(key_fingerprint))?;
-        let (entries, good) = parse_records(path, &bytes)?;
+        let (log_id, entries, good) = read_log_bytes(path, &bytes, Some(key_fingerprint))?;
         let torn_bytes = bytes.len() as u64 - good;
         if torn_bytes > 0 {
             file.set_len(good).map_err(io)?;
@@ -126,7 +162,7 @@ impl LogWriter {
         Ok((
             LogWriter {
                 path: path.to_path_buf(),
-                file,
+                file: wrap(file),
                 len: good,
                 log_id,
                 poisoned: None,
@@ -154,12 +190,10 @@ impl LogWriter {
             ));
         }
         let rec = encode_record(entry);
-        let res = (|| {
-            use std::io::{Seek, SeekFrom};
-            self.file.seek(SeekFrom::Start(self.len))?;
-            self.file.write_all(&rec)?;
-            self.file.sync_data()
-        })();
+        let res = self
+            .file
+            .write_all_at(self.len, &rec)
+            .and_then(|()| self.file.sync_data());
         match res {
             Ok(()) => {
                 self.len += rec.len() as u64;
@@ -167,11 +201,7 @@ impl LogWriter {
             }
             Err(e) => {
                 let why = format!("writing {}: {e}", self.path.display());
-                if let Err(e2) = self
-                    .file
-                    .set_len(self.len)
-                    .and_then(|_| self.file.sync_all())
-                {
+                if let Err(e2) = self.file.truncate(self.len) {
                     self.poisoned = Some(format!("{why}; cutting back failed: {e2}"));
                 }
                 Err(why)
@@ -187,8 +217,7 @@ pub fn read_log(path: &Path) -> Result<(u64, Replay), LogError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let log_id = read_header(path, &bytes, None)?;
-    let (entries, good) = parse_records(path, &bytes)?;
+    let (log_id, entries, good) = read_log_bytes(path, &bytes, None)?;
     Ok((
         log_id,
         Replay {
@@ -199,19 +228,38 @@ pub fn read_log(path: &Path) -> Result<(u64, Replay), LogError> {
 }
 
 fn create(path: &Path, key_fingerprint: u64) -> std::io::Result<()> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
+    // Never 0: 0 means "folds no log" in an index.
+    let h = encode_header(u64::from_le_bytes(id) | 1, key_fingerprint);
+    // Written beside the final name and renamed, so a crash never leaves a half header.
+    crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
+}
+
+/// Checks a whole log's bytes as [`LogWriter::open`] does, touching no file (`path` only names
+/// it in errors; the key is checked when given): the log id, every intact record in sequence
+/// order, and the length of the intact prefix (shorter than `bytes` when the last record is torn).
+pub fn read_log_bytes(
+    path: &Path,
+    bytes: &[u8],
+    key_fingerprint: Option<u64>,
+) -> Result<(u64, Vec<Entry>, u64), LogError> {
+    let log_id = read_header(path, bytes, key_fingerprint)?;
+    let (entries, good) = parse_records(path, bytes)?;
+    Ok((log_id, entries, good))
+}
+
+/// The header of a new log with id `log_id`, written for `key_fingerprint`.
+pub fn encode_header(log_id: u64, key_fingerprint: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(LOG_HEADER_LEN);
     h.extend_from_slice(&LOG_MAGIC);
     put_u32(&mut h, LOG_VERSION);
     put_u32(&mut h, 0);
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(std::io::Error::other)?;
-    // Never 0: 0 means "folds no log" in an index.
-    put_u64(&mut h, u64::from_le_bytes(id) | 1);
+    put_u64(&mut h, log_id);
     put_u64(&mut h, key_fingerprint);
     let sum = xxh3_64(&h);
     put_u64(&mut h, sum);
-    // Written beside the final name and renamed, so a crash never leaves a half header.
-    crate::index::write_atomic(path, &h).map_err(std::io::Error::other)
+    h
 }
 
 /// The log id from a header, checked against `key_fingerprint` when given.
@@ -395,11 +443,17 @@ pub fn encode_record(e: &Entry) -> Vec<u8> {
             put_text(&mut p, community);
         }
     }
-    let mut out = Vec::with_capacity(RECORD_PREFIX_LEN + p.len());
-    put_u32(&mut out, p.len() as u32);
-    put_u32(&mut out, length_check(p.len() as u32));
-    put_u64(&mut out, record_checksum(p.len() as u32, &p));
-    out.extend_from_slice(&p);
+    wrap_payload(&p)
+}
+
+/// A record of `payload`: its length, the length's check and the checksum, then the payload.
+pub fn wrap_payload(payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = Vec::with_capacity(RECORD_PREFIX_LEN + payload.len());
+    put_u32(&mut out, len);
+    put_u32(&mut out, length_check(len));
+    put_u64(&mut out, record_checksum(len, payload));
+    out.extend_from_slice(payload);
     out
 }
 

@@ -19,7 +19,7 @@ use crate::audit::{self, AuditError, AuditLog, Record};
 use crate::domain::{
     Day, Period, PersonRecords, RegionCode, Registration, RiskArea, RiskLevel, Verification,
 };
-pub use log::{LogError, LogWriter, Replay};
+pub use log::{LogError, LogFile, LogWriter, Replay};
 
 /// What one live write changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,6 +205,16 @@ impl Overlay {
     /// Opens (creating when needed) the state directory `dir`, takes its lock and replays its
     /// log. Returns the overlay and what the replay found.
     pub fn open(dir: &Path, key_fingerprint: u64) -> Result<(Overlay, Replay), OverlayError> {
+        Overlay::open_with(dir, key_fingerprint, |f| Box::new(f))
+    }
+
+    /// [`Overlay::open`], appending to the log through `wrap(file)` (tests inject failures with
+    /// it).
+    pub fn open_with(
+        dir: &Path,
+        key_fingerprint: u64,
+        wrap: impl FnOnce(File) -> Box<dyn log::LogFile>,
+    ) -> Result<(Overlay, Replay), OverlayError> {
         let err = |what: String| OverlayError::StateDir {
             path: dir.to_path_buf(),
             what,
@@ -220,7 +230,8 @@ impl Overlay {
         lock.try_lock().map_err(|_| {
             err("it is in use by another healthcode server (LOCK is held); give each server its own --state-dir".into())
         })?;
-        let (writer, replay) = LogWriter::open(&dir.join("overlay.log"), key_fingerprint)?;
+        let (writer, replay) =
+            LogWriter::open_with(&dir.join("overlay.log"), key_fingerprint, wrap)?;
         let last = replay.entries.last().map_or(0, |e| e.seq);
         let opened = AuditLog::open(&dir.join(audit::AUDIT_FILE), last).map_err(|e| match e {
             AuditError::Broken { .. } => err(format!(

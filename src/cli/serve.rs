@@ -1,5 +1,6 @@
 //! `healthcode serve`: maps an index and serves the gRPC API; `--demo` first generates and builds
-//! a demo data set in the healthcode home directory when none exists. SIGTERM or Ctrl-C drains the calls in flight before the process exits.
+//! a demo data set in the healthcode home directory when none exists. Plaintext, TLS or mutual
+//! TLS; SIGTERM or Ctrl-C drains the calls in flight before the process exits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use healthcode::domain::{Day, Policy};
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
-use healthcode::serve::{self, State, Tokens};
+use healthcode::serve::{self, ServerTls, State, Tokens};
 
 use super::demo;
 
@@ -50,6 +51,15 @@ pub struct ServeArgs {
     /// Persons in the demo data set.
     #[arg(long, default_value_t = 1_000_000, requires = "demo")]
     demo_persons: u64,
+    /// Serve over TLS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by this CA (PEM; needs TLS).
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
     /// On SIGTERM or Ctrl-C, how long the calls in flight may take to finish before they are
     /// cut (seconds, or a number with ms, s or m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -77,6 +87,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `healthcode serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // TLS files first: a bad one is reported before any data is built or opened.
+    let tls = ServerTls::from_files(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.client_ca.as_deref(),
+    )?;
     let key = Key::load_or_default(args.key_file.as_deref())?;
     let today = args
         .today
@@ -185,6 +201,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             || format!("today in Beijing ({})", Day::today_beijing()),
             |d| d.to_string(),
         );
+        match &tls {
+            Some(t) => eprintln!("healthcode: {}", t.describe()),
+            None => eprintln!("healthcode: TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"),
+        }
         eprintln!(
             "healthcode: listening on {addr}, policy {}, query day {day}",
             args.policy
@@ -208,7 +228,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "healthcode: {signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
             );
         };
-        let options = serve::Options { drain_timeout };
+        let options = serve::Options { tls, drain_timeout };
         let stopped = serve::serve_with(state, tokens, listener, shutdown, options).await?;
         if stopped.cut > 0 {
             eprintln!(

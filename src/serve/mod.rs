@@ -1,6 +1,6 @@
 //! The gRPC server: serves a memory-mapped index through the `HealthCode` and `Admin` services,
-//! with bearer-token credentials, the standard health service and server reflection, and
-//! stops by draining the calls in flight.
+//! with bearer-token credentials, the standard health service and server reflection, in
+//! plaintext or over TLS (optionally mutual), and stops by draining the calls in flight.
 //!
 //! Invariant: request handlers never verify, parse or copy the index; they hold one snapshot
 //! for their whole life.
@@ -11,6 +11,7 @@ pub mod drain;
 pub mod grpc;
 pub mod rebuild;
 pub mod state;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,11 +23,12 @@ use tonic::transport::server::TcpIncoming;
 use crate::proto::{admin_server::AdminServer, health_code_server::HealthCodeServer};
 pub use auth::Tokens;
 pub use state::{LoadError, Snapshot, State, open_index};
+pub use tls::ServerTls;
 
 /// Largest decoded request: a full batch of 10,000 ids with room to spare.
 pub const MAX_DECODED_MESSAGE: usize = 4 << 20;
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains with the
+/// Serves `state` in plaintext on `listener` until `shutdown` resolves, then drains with the
 /// default drain time.
 pub async fn serve(
     state: Arc<State>,
@@ -42,6 +44,8 @@ pub async fn serve(
 /// How the server listens and stops.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// TLS, or plaintext when `None`.
+    pub tls: Option<ServerTls>,
     /// How long the calls in flight at shutdown may take to finish before they are cut.
     pub drain_timeout: Duration,
 }
@@ -52,6 +56,7 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 impl Default for Options {
     fn default() -> Options {
         Options {
+            tls: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -100,7 +105,11 @@ pub async fn serve_with(
     .max_decoding_message_size(MAX_DECODED_MESSAGE);
     let admin = AdminServer::new(grpc::AdminService { state })
         .max_decoding_message_size(MAX_DECODED_MESSAGE);
-    let builder = server_builder();
+    let mut builder = server_builder();
+    if let Some(tls) = options.tls {
+        // Applies to every connection the server accepts, from `incoming` too.
+        builder = builder.tls_config(tls.config)?;
+    }
     let drain = drain::Drain::default();
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
     let server = builder

@@ -265,7 +265,8 @@ pub fn overlay_log(data: &[u8]) {
             b
         }
     };
-    let Ok((_, entries, good)) = log::read_log_bytes(Path::new("fuzz.log"), &bytes, Some(fp)) else {
+    let Ok((_, entries, good)) = log::read_log_bytes(Path::new("fuzz.log"), &bytes, Some(fp))
+    else {
         return;
     };
     assert!(good as usize <= bytes.len() && good as usize >= LOG_HEADER_LEN);

@@ -1,9 +1,10 @@
 //! What the client subcommands share: the server address, the bearer token (flag, tokens file,
-//! environment or the demo's tokens file) and the connection.
+//! environment or the demo's tokens file) and the connection, in plaintext or over TLS (with a
+//! client certificate for mutual TLS).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
@@ -12,8 +13,8 @@ use super::demo;
 /// Connection flags of the client subcommands.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClientArgs {
-    /// The server.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:50051")]
+    /// The server (`https://HOST:PORT` for TLS; plain `HOST:PORT` means https with --tls-ca).
+    #[arg(long, global = true, default_value = "127.0.0.1:50051")]
     pub server: String,
     /// Bearer token (default: $HEALTHCODE_TOKEN, else the demo's token of the role needed).
     #[arg(long, global = true)]
@@ -21,6 +22,15 @@ pub struct ClientArgs {
     /// Read the token from this tokens file (its first token of the role needed).
     #[arg(long, global = true)]
     pub tokens: Option<PathBuf>,
+    /// TLS: trust this CA certificate (PEM) to have signed the server's certificate.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Mutual TLS: this client's certificate (PEM; needs --tls-key and --tls-ca).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Mutual TLS: the private key of --tls-cert (PEM).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ClientArgs {
@@ -35,14 +45,35 @@ impl ClientArgs {
         })
     }
 
-    /// Connects to the server.
+    /// Connects to the server: over TLS with --tls-ca (or an `https://` address), in plaintext
+    /// otherwise.
     pub async fn connect(&self) -> anyhow::Result<Channel> {
-        let server = if self.server.contains("://") {
-            self.server.clone()
-        } else {
-            format!("http://{}", self.server)
+        let tls = healthcode::serve::tls::client_config(
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )?;
+        let server = match (self.server.split_once("://"), &tls) {
+            (Some(("http", _)), Some(_)) => bail!(
+                "--server {}: TLS flags are given, so use https://",
+                self.server
+            ),
+            (Some(("https", _)), None) => bail!(
+                "--server {}: https needs --tls-ca FILE, the CA certificate (PEM) that signed the server's certificate",
+                self.server
+            ),
+            (Some(_), _) => self.server.clone(),
+            (None, Some(_)) => format!("https://{}", self.server),
+            (None, None) => format!("http://{}", self.server),
         };
-        tonic::transport::Endpoint::from_shared(server.clone())?
+        let mut endpoint = tonic::transport::Endpoint::from_shared(server.clone())
+            .with_context(|| format!("--server {server}"))?;
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .with_context(|| format!("TLS settings for {server}"))?;
+        }
+        endpoint
             .connect()
             .await
             .with_context(|| format!("connecting to {server}"))

@@ -1,18 +1,21 @@
 //! `healthcode serve`: maps an index and serves the gRPC API; `--demo` first generates and builds
-//! a demo data set in the healthcode home directory when none exists.
+//! a demo data set in the healthcode home directory when none exists. Plaintext, TLS or mutual
+//! TLS; SIGTERM or Ctrl-C drains the calls in flight before the process exits.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use healthcode::domain::{Day, Policy};
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
 use healthcode::serve::limits::default_max_in_flight;
-use healthcode::serve::{self, Limits, LimitsConfig, State, Tokens};
+use healthcode::serve::{self, Limits, LimitsConfig, ServerTls, State, Tokens};
 
 use super::demo;
 
@@ -62,6 +65,19 @@ pub struct ServeArgs {
     /// A caller's own limit instead of --rate-limit (0: no limit); repeatable.
     #[arg(long, value_name = "NAME=PERSONS_PER_SEC", value_parser = parse_rate_for)]
     rate_limit_for: Vec<(String, u32)>,
+    /// Serve over TLS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by this CA (PEM; needs TLS).
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C, how long the calls in flight may take to finish before they are
+    /// cut (seconds, or a number with ms, s or m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    drain_timeout: Duration,
 }
 
 /// `NAME=PERSONS_PER_SEC` of `--rate-limit-for`.
@@ -78,8 +94,33 @@ fn parse_rate_for(s: &str) -> Result<(String, u32), String> {
     Ok((name.trim().to_string(), rate))
 }
 
+/// A duration: `10`, `10s`, `500ms` or `2m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number of seconds, or a number with ms, s or m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
 /// Runs `healthcode serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // TLS files first: a bad one is reported before any data is built or opened.
+    let tls = ServerTls::from_files(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.client_ca.as_deref(),
+    )?;
     let key = Key::load_or_default(args.key_file.as_deref())?;
     let today = args
         .today
@@ -202,14 +243,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let (listener, addr) = serve::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
+        let signal = shutdown_signal()?;
         let day = state.today.map_or_else(
             || format!("today in Beijing ({})", Day::today_beijing()),
             |d| d.to_string(),
         );
+        match &tls {
+            Some(t) => eprintln!("healthcode: {}", t.describe()),
+            None => eprintln!("healthcode: TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"),
+        }
         eprintln!(
             "healthcode: listening on {addr}, policy {}, query day {day}",
             args.policy
@@ -234,31 +280,61 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("  cargo run --release -- query {id} --server {addr}    # {what}");
             }
         }
-        serve::serve_limited(state, tokens, limits, listener, shutdown_signal()).await?;
-        eprintln!("healthcode: stopped");
+        let drain_timeout = args.drain_timeout;
+        let shutdown = async move {
+            let signal = signal.await;
+            eprintln!(
+                "healthcode: {signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
+            );
+        };
+        let options = serve::Options {
+            tls,
+            drain_timeout,
+            limits,
+        };
+        let stopped = serve::serve_with(state, tokens, listener, shutdown, options).await?;
+        if stopped.cut > 0 {
+            eprintln!(
+                "healthcode: drain timeout ({drain_timeout:?}): cut {} of {} in-flight requests; stopped",
+                stopped.cut, stopped.in_flight
+            );
+        } else {
+            eprintln!(
+                "healthcode: stopped after draining {} in-flight requests in {:.2?}",
+                stopped.in_flight, stopped.drained_in
+            );
+        }
         anyhow::Ok(())
-    })?;
+    });
+    // A rebuild still running on a blocking thread is abandoned (its output is written
+    // atomically); a live write that was acknowledged is already on disk.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the handlers of Ctrl-C and SIGTERM at once (a signal from now on drains rather than
+/// kills); the future resolves on either, naming which.
+fn shutdown_signal() -> anyhow::Result<Pin<Box<dyn Future<Output = &'static str> + Send>>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "Ctrl-C",
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        }))
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        Ok(Box::pin(async {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }))
     }
 }

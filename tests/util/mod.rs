@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod feeds;
+pub mod process;
 #[allow(unused_imports)]
 pub use feeds::*;
 

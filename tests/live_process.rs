@@ -7,18 +7,15 @@ mod util;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use healthcode::domain::IdNumber;
 use healthcode::key::Key;
 use healthcode::overlay::{Change, LogWriter};
 use healthcode::proto::{self, admin_client::AdminClient};
-use util::{ADMIN_TOKEN, QUERY_TOKEN};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_healthcode"))
-}
+use util::ADMIN_TOKEN;
+use util::process::bin;
 
 /// Starts `healthcode serve` on a free port; returns the child and its address.
 fn start(home: &Path, index: &Path, state: &Path, tokens: &Path) -> (Child, String) {
@@ -51,34 +48,8 @@ fn start(home: &Path, index: &Path, state: &Path, tokens: &Path) -> (Child, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_survives_kill_9_and_none_is_applied_twice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let feeds = tmp.path().join("feeds");
-    let index = tmp.path().join("a.hci");
-    let state = tmp.path().join("state");
-    let tokens = tmp.path().join("tokens");
-    std::fs::write(
-        &tokens,
-        format!("query app {QUERY_TOKEN}\nadmin ops {ADMIN_TOKEN}\n"),
-    )
-    .unwrap();
-    for args in [
-        vec!["gen", "--persons", "500", "--seed", "5", "--out"],
-        vec!["build", "--feeds", feeds.to_str().unwrap(), "--out"],
-    ] {
-        let target = if args[0] == "gen" { &feeds } else { &index };
-        let out = bin()
-            .env("HEALTHCODE_HOME", &home)
-            .args(&args)
-            .arg(target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let data = util::process::DataSet::generate(500);
+    let (home, index, state, tokens) = (&data.home, &data.index, &data.state, &data.tokens);
 
     // ticket → acknowledged sequence
     let mut acked: HashMap<String, u64> = HashMap::new();
@@ -90,7 +61,7 @@ async fn every_acknowledged_write_survives_kill_9_and_none_is_applied_twice() {
         rng
     };
     for round in 0..8 {
-        let (mut child, addr) = start(&home, &index, &state, &tokens);
+        let (mut child, addr) = start(home, index, state, tokens);
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
@@ -211,7 +182,7 @@ async fn every_acknowledged_write_survives_kill_9_and_none_is_applied_twice() {
         );
     }
     if chain.torn.is_none() {
-        let v = healthcode::audit::verify_dir(&state).expect("every live write has its record");
+        let v = healthcode::audit::verify_dir(state).expect("every live write has its record");
         assert_eq!(v.writes_checked, replay.entries.len() as u64);
     }
 }

@@ -889,3 +889,21 @@ async fn a_stopped_server_accepts_no_connection() {
     server.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Without a tokens file the server does not start (unless `--demo` makes one or
+/// `--insecure-no-auth` says to run open), and it says what to pass.
+#[test]
+fn serve_refuses_to_start_without_credentials() {
+    let home = tempfile::tempdir().unwrap();
+    let out = util::process::bin()
+        .env("HEALTHCODE_HOME", home.path())
+        .args(["serve", "--index", "missing.hci", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no credentials") && err.contains("--tokens FILE"),
+        "{err}"
+    );
+}

@@ -67,6 +67,22 @@ fn verification(person: u64) -> Change {
     }
 }
 
+/// One live verification of `person`, as the admin service writes it.
+fn write(o: &Overlay, person: u64) -> Result<u64, WriteError> {
+    o.write("ops", "li", "T", verification(person), |_| Ok(()), || ())
+}
+
+/// The (sequence, change) of every record a reopened log replays; it must have no torn tail.
+fn replayed(log: &Path) -> Vec<(u64, Change)> {
+    let (_, replay) = LogWriter::open(log, key().fingerprint()).unwrap();
+    assert_eq!(replay.torn_bytes, 0, "no torn tail was left to cut");
+    replay
+        .entries
+        .iter()
+        .map(|e| (e.seq, e.change.clone()))
+        .collect()
+}
+
 #[test]
 fn a_failed_append_is_not_acknowledged_and_the_log_replays_only_acknowledged_writes() {
     let _turn = LIMIT.blocking_lock();
@@ -74,15 +90,13 @@ fn a_failed_append_is_not_acknowledged_and_the_log_replays_only_acknowledged_wri
     let state = tmp.path().join("state");
     let fp = key().fingerprint();
     let (o, _) = Overlay::open(&state, fp).unwrap();
-    let ok =
-        |o: &Overlay, person| o.write("ops", "li", "T", verification(person), |_| Ok(()), || ());
-    assert_eq!(ok(&o, 1).unwrap(), 1);
+    assert_eq!(write(&o, 1).unwrap(), 1);
     let good_len = log_len(&state);
 
     // The disk fills: the write fails. The audit record goes first and is the longer file, so
     // it is the one that fails here (the live log's own partial write is the next test's).
     let limit = FileSizeLimit::set(good_len + 10);
-    let failed = ok(&o, 2);
+    let failed = write(&o, 2);
     drop(limit);
     let Err(WriteError::Io(why)) = failed else {
         panic!("the append past the limit fails: {failed:?}");
@@ -97,29 +111,26 @@ fn a_failed_append_is_not_acknowledged_and_the_log_replays_only_acknowledged_wri
         !o.add_person_records(2, 0, &mut p),
         "the failed write is not applied"
     );
-    assert_eq!(log_len(&state), good_len, "the partial record was cut back");
+    assert_eq!(log_len(&state), good_len, "the live log is as it was");
 
     // Nothing fits at all: the write fails before any byte.
     let limit = FileSizeLimit::set(good_len);
-    let failed = ok(&o, 3);
+    let failed = write(&o, 3);
     drop(limit);
     assert!(matches!(failed, Err(WriteError::Io(_))), "{failed:?}");
     assert_eq!(log_len(&state), good_len);
 
     // The disk has room again: the next write succeeds, with the next sequence (no gap).
-    assert_eq!(ok(&o, 4).unwrap(), 2);
+    assert_eq!(write(&o, 4).unwrap(), 2);
     assert!(o.add_person_records(4, 0, &mut p));
     drop(o);
 
-    let (w, replay) = LogWriter::open(&state.join("overlay.log"), fp).unwrap();
-    drop(w);
-    assert_eq!(replay.torn_bytes, 0, "no torn tail was left to cut");
-    let seen: Vec<(u64, Change)> = replay
-        .entries
-        .iter()
-        .map(|e| (e.seq, e.change.clone()))
-        .collect();
-    assert_eq!(seen, vec![(1, verification(1)), (2, verification(4))]);
+    assert_eq!(
+        replayed(&state.join("overlay.log")),
+        vec![(1, verification(1)), (2, verification(4))]
+    );
+    // The audit appends that failed were cut back too: the chain is whole and matches the log.
+    healthcode::audit::verify_dir(&state).expect("the audit log verifies after the failures");
     let (o, _) = Overlay::open(&state, fp).unwrap();
     let mut p = Default::default();
     assert!(o.add_person_records(4, 0, &mut p));
@@ -307,14 +318,10 @@ fn a_live_log_append_cut_short_is_refused_and_cut_back() {
     );
     w.append(&entry(2, 4)).unwrap();
     drop(w);
-    let (_, replay) = LogWriter::open(&path, fp).unwrap();
-    assert_eq!(replay.torn_bytes, 0);
-    let seen: Vec<(u64, Change)> = replay
-        .entries
-        .iter()
-        .map(|e| (e.seq, e.change.clone()))
-        .collect();
-    assert_eq!(seen, vec![(1, verification(1)), (2, verification(4))]);
+    assert_eq!(
+        replayed(&path),
+        vec![(1, verification(1)), (2, verification(4))]
+    );
 }
 
 #[test]
@@ -323,12 +330,10 @@ fn a_failed_fsync_is_not_acknowledged_and_its_written_record_is_not_replayed() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let (o, fail) = failing_overlay(&state);
-    let ok =
-        |o: &Overlay, person| o.write("ops", "li", "T", verification(person), |_| Ok(()), || ());
-    assert_eq!(ok(&o, 1).unwrap(), 1);
+    assert_eq!(write(&o, 1).unwrap(), 1);
     let good_len = log_len(&state);
     fail.store(true, Ordering::SeqCst);
-    let failed = ok(&o, 2);
+    let failed = write(&o, 2);
     let Err(WriteError::Io(why)) = &failed else {
         panic!("a failed fsync fails the write: {failed:?}");
     };
@@ -336,15 +341,12 @@ fn a_failed_fsync_is_not_acknowledged_and_its_written_record_is_not_replayed() {
     assert_eq!(o.sequence(), 1);
     assert_eq!(log_len(&state), good_len, "the unsynced record was cut off");
     fail.store(false, Ordering::SeqCst);
-    assert_eq!(ok(&o, 3).unwrap(), 2);
+    assert_eq!(write(&o, 3).unwrap(), 2);
     drop(o);
-    let (_, replay) = LogWriter::open(&state.join("overlay.log"), key().fingerprint()).unwrap();
-    let seen: Vec<(u64, Change)> = replay
-        .entries
-        .iter()
-        .map(|e| (e.seq, e.change.clone()))
-        .collect();
-    assert_eq!(seen, vec![(1, verification(1)), (2, verification(3))]);
+    assert_eq!(
+        replayed(&state.join("overlay.log")),
+        vec![(1, verification(1)), (2, verification(3))]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,82 @@
+//! `Admin.Info`, `Admin.AffectedCount`, and a stopped server.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_describes_the_index_being_served() {
+    for policy in Policy::ALL {
+        let (_file, server) = start(policy).await;
+        let info = server
+            .admin(Some(ADMIN_TOKEN))
+            .await
+            .info(InfoRequest {})
+            .await
+            .expect("admin")
+            .into_inner();
+        assert_eq!(info.generation, 1);
+        assert_eq!(
+            info.persons,
+            EVERYONE.len() as u64 - 1,
+            "all but the unknown"
+        );
+        assert_eq!(info.data_as_of, DATA_AS_OF);
+        assert_eq!(info.policy, policy.as_str());
+        assert_eq!(info.overlay_sequence, 0);
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn affected_count_counts_persons_by_risk_unit() {
+    let (_file, server) = start(Policy::PrecisionAware).await;
+    let mut a = server.admin(Some(ADMIN_TOKEN)).await;
+    let mut count = async |region: &str, from: i32, to: Option<i32>| {
+        a.affected_count(AffectedCountRequest {
+            region: region.to_string(),
+            from: day(from),
+            to: to.map(day).unwrap_or_default(),
+        })
+        .await
+        .map(|r| {
+            let r = r.into_inner();
+            (r.definite, r.possible)
+        })
+    };
+    // On D-1 … D, inside Chaoyang (110105): the in-risk-area person and the three verified ones
+    // (a verification does not undo a stay); containing it, the city-level itinerary (1101).
+    assert_eq!(count("110105001", -1, Some(0)).await.expect("ok"), (4, 1));
+    // Another street of the same county is the same risk unit; `to` defaults to today.
+    assert_eq!(count("110105002", -1, None).await.expect("ok"), (4, 1));
+    // Earlier, only the visitor of 朝外街道 was there; the city-level stay starts on D-5.
+    assert_eq!(count("110105", -10, Some(-6)).await.expect("ok"), (1, 0));
+    // Tianjin and Dongguan: nobody stayed (an arrival's origin is not a stay).
+    assert_eq!(count("120101", -20, Some(0)).await.expect("ok"), (0, 0));
+    assert_eq!(count("441900003", -20, Some(0)).await.expect("ok"), (0, 0));
+
+    for (region, from, to, what) in [
+        ("1101051", -1, Some(0), "region"),
+        ("110105", 0, Some(-1), "before"),
+    ] {
+        let err = count(region, from, to).await.expect_err("invalid");
+        assert_eq!(err.code(), Code::InvalidArgument, "{region} {from} {to:?}");
+        assert!(err.message().contains(what), "{}", err.message());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_server_accepts_no_connection() {
+    let (_file, server) = start(Policy::PrecisionAware).await;
+    let addr = server.addr;
+    {
+        let mut c = server.codes(Some(QUERY_TOKEN)).await;
+        get(&mut c, &Who::Confirmed.number(), "")
+            .await
+            .expect("served before the signal");
+    }
+    server.stop().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use healthcode::domain::{IdNumber, PersonRecords, Policy};
 use healthcode::proto::{BatchCodeRequest, CodeRequest, InfoRequest, RecordVerificationRequest};
 use healthcode::serve::grpc::{HealthCodeService, MAX_BATCH};
-use healthcode::serve::limits::{Deadline, RETRY_AFTER_MS};
+use healthcode::serve::limits::{Arrival, Deadline, RETRY_AFTER_MS};
 use healthcode::serve::wire::server::health_code_server::HealthCode;
 use healthcode::serve::{self, Limits, LimitsConfig, MAX_DECODED_MESSAGE, State, Tokens};
 use prost::Message;
@@ -226,6 +226,16 @@ async fn every_call_gives_its_permit_back_whatever_its_outcome() {
         let mut late = Request::new(batch(5));
         late.set_timeout(Duration::from_nanos(1));
         assert!(q.get_codes(late).await.is_err(), "a call past its deadline");
+        // The client gave up at once; the server ends that call on its own time. Its permit
+        // must come back before the stream can have the only one.
+        let given_up = Instant::now();
+        while limits.in_flight() > 0 {
+            assert!(
+                given_up.elapsed() < Duration::from_secs(30),
+                "round {round}: the call past its deadline kept its permit"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let (answered, end) = stream(&mut q, 5).await;
         assert_eq!((answered, end.map_err(|s| s.code())), (5, Ok(())));
         assert_eq!(limits.in_flight(), 0, "round {round}: a permit was kept");
@@ -244,6 +254,7 @@ async fn a_caller_over_its_rate_is_refused_with_a_hint_and_other_callers_are_not
         max_in_flight: 8,
         rate: NonZeroU32::new(1),
         rate_for: [("kiosk".to_string(), None)].into_iter().collect(),
+        ..LimitsConfig::default()
     })
     .await;
     let mut app = server.codes(Some(QUERY_TOKEN)).await;
@@ -293,7 +304,7 @@ async fn without_credentials_every_query_is_one_anonymous_caller() {
     let (_dir, state, limits) = world(LimitsConfig {
         max_in_flight: 8,
         rate: NonZeroU32::new(1),
-        rate_for: Default::default(),
+        ..LimitsConfig::default()
     });
     let server = Server::serve_limited(state, Tokens::disabled(), limits).await;
     let mut one = server.codes(None).await;
@@ -395,6 +406,71 @@ async fn a_batch_beyond_ten_thousand_ids_is_refused_with_what_to_do() {
         10
     );
     server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queueing time
+
+/// A request that arrived `ago` before now, as the admission layer stamps it.
+fn arrived<T>(msg: T, ago: Duration) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.extensions_mut().insert(Arrival(Instant::now() - ago));
+    req
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_that_queued_too_long_in_a_crowd_is_refused_before_any_id_is_evaluated() {
+    let (_dir, state, limits) = world(LimitsConfig {
+        max_in_flight: 4096,
+        queue_target: Duration::from_millis(5),
+        queue_interval: Duration::from_secs(1),
+        ..LimitsConfig::default()
+    });
+    let svc = HealthCodeService {
+        state,
+        limits: limits.clone(),
+    };
+    // A crowd: more calls in flight than the machine has threads.
+    let crowd: Vec<_> = (0..4095).map(|_| limits.try_admit().unwrap()).collect();
+    // Waited longer than the interval: refused, whatever the queue did before, with a hint.
+    for refused in [
+        svc.get_codes(arrived(batch(MAX_BATCH), Duration::from_secs(2)))
+            .await
+            .map(|_| ())
+            .expect_err("queued too long"),
+        svc.get_code(arrived(get(1), Duration::from_secs(2)))
+            .await
+            .map(|_| ())
+            .expect_err("queued too long"),
+    ] {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("waited"), "{refused:?}");
+        assert_eq!(retry_after(&refused), 100);
+    }
+    // A short wait is answered, in a crowd too.
+    let ok = svc
+        .get_codes(arrived(batch(10), Duration::ZERO))
+        .await
+        .expect("a call that did not queue is answered")
+        .into_inner();
+    let ok = healthcode::proto::BatchCodeResponse::decode(&ok.0[..]).expect("decodes");
+    assert_eq!(ok.results.len(), 10);
+    // The same long wait without a crowd is the machine's, not a queue's: answered.
+    drop(crowd);
+    svc.get_code(arrived(get(1), Duration::from_secs(2)))
+        .await
+        .expect("no crowd, no shedding");
+    // And off, nothing is refused for its queueing time.
+    let (_dir, state, limits) = world(LimitsConfig {
+        max_in_flight: 4096,
+        queue_target: Duration::ZERO,
+        ..LimitsConfig::default()
+    });
+    let _crowd: Vec<_> = (0..4095).map(|_| limits.try_admit().unwrap()).collect();
+    HealthCodeService { state, limits }
+        .get_code(arrived(get(1), Duration::from_secs(10)))
+        .await
+        .expect("--queue-target 0 turns the bound off");
 }
 
 // ---------------------------------------------------------------------------------------------

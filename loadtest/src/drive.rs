@@ -58,6 +58,9 @@ pub struct Plan {
     pub as_of: String,
     /// Open loop: most requests outstanding before the generator itself counts as overloaded.
     pub max_in_flight: u64,
+    /// The deadline of each unary or batch call (`None`: none), as an app sets one: an answer
+    /// later than that counts as `DEADLINE_EXCEEDED`, not as answered.
+    pub timeout: Option<Duration>,
 }
 
 /// What a run measured (its measured window only).
@@ -309,7 +312,7 @@ async fn call(
                 id_number: id,
                 as_of: plan.as_of.clone(),
             };
-            let r = match client.get_code(req).await {
+            let r = match client.get_code(req, plan.timeout).await {
                 // The contract's answer to a malformed document number in a unary call.
                 Err(s) if s.code() == Code::InvalidArgument && kind == Kind::Invalid => {
                     Ok(Kind::Invalid)
@@ -325,7 +328,7 @@ async fn call(
                 id_numbers: ids,
                 as_of: plan.as_of.clone(),
             };
-            (kinds, client.get_codes(req).await)
+            (kinds, client.get_codes(req, plan.timeout).await)
         }
         Method::Stream => unreachable!("streams are driven by `stream_lane`"),
     };

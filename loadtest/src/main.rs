@@ -157,6 +157,10 @@ struct Load {
     /// validity, so that the generator leaves the CPU to the server).
     #[arg(long)]
     full_decode: bool,
+    /// Deadline of each GetCode/GetCodes call, sent as grpc-timeout and kept by the client (e.g.
+    /// 500ms): a later answer is DEADLINE_EXCEEDED, so "answered" is the goodput an app sees.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// Worker threads of the load generator (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
@@ -287,6 +291,7 @@ impl Load {
             rate,
             as_of: self.as_of.clone(),
             max_in_flight: self.max_in_flight,
+            timeout: self.timeout,
         })
     }
 

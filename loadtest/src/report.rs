@@ -51,6 +51,8 @@ pub struct Report {
     pub mode: &'static str,
     /// Open loop: the offered rate, requests (or stream messages) per second.
     pub offered_rate: Option<f64>,
+    /// Each call's deadline in milliseconds, when the run set one.
+    pub timeout_ms: Option<f64>,
     /// Connections.
     pub connections: usize,
     /// Concurrent requests or streams per connection.
@@ -110,6 +112,7 @@ impl Report {
                 "closed"
             },
             offered_rate: plan.rate,
+            timeout_ms: plan.timeout.map(|t| t.as_secs_f64() * 1000.0),
             connections: plan.connections,
             concurrency: plan.concurrency,
             ids_per_request: if plan.method == Method::Batch {
@@ -161,6 +164,10 @@ impl Report {
         let mode = match self.offered_rate {
             Some(r) => format!("open loop at {} requests/s", thousands(r)),
             None => "closed loop".to_string(),
+        };
+        let mode = match self.timeout_ms {
+            Some(t) => format!("{mode}, deadline {t} ms a call"),
+            None => mode,
         };
         let per = if self.method == Method::Stream {
             "streams"

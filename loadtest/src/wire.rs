@@ -3,6 +3,8 @@
 //! that on a shared machine the generator takes as little CPU from the server as it can.
 //! `--full-decode` decodes every field, as an app would.
 
+use std::time::Duration;
+
 use tonic::client::Grpc;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::service::interceptor::InterceptedService;
@@ -125,53 +127,72 @@ impl Conn {
         Conn { grpc, full }
     }
 
-    async fn unary<A: Answer>(&mut self, req: proto::CodeRequest) -> Result<Kind, Status> {
-        self.grpc.ready().await.map_err(not_ready)?;
-        let path = PathAndQuery::from_static("/healthcode.v1.HealthCode/GetCode");
-        let r = self
-            .grpc
-            .unary(
-                Request::new(req),
-                path,
-                ProstCodec::<proto::CodeRequest, A>::default(),
-            )
-            .await?;
-        Ok(r.get_ref().kind())
+    /// One unary call of `path`, with a deadline when `timeout` is set: sent to the server as
+    /// `grpc-timeout` and kept by the client, which gives up with `DEADLINE_EXCEEDED` when it
+    /// passes, as an app would.
+    async fn call<Q, A>(
+        &mut self,
+        path: &'static str,
+        req: Q,
+        timeout: Option<Duration>,
+    ) -> Result<A, Status>
+    where
+        Q: prost::Message + Send + Sync + 'static,
+        A: prost::Message + Default + Send + Sync + 'static,
+    {
+        let mut req = Request::new(req);
+        if let Some(t) = timeout {
+            req.set_timeout(t);
+        }
+        let call = async {
+            self.grpc.ready().await.map_err(not_ready)?;
+            let path = PathAndQuery::from_static(path);
+            let r = self
+                .grpc
+                .unary(req, path, ProstCodec::<Q, A>::default())
+                .await?;
+            Ok(r.into_inner())
+        };
+        match timeout {
+            None => call.await,
+            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "no answer within the client's deadline of {t:?}"
+                )))
+            }),
+        }
     }
 
     /// `GetCode`: what the answer says.
-    pub async fn get_code(&mut self, req: proto::CodeRequest) -> Result<Kind, Status> {
-        if self.full {
-            self.unary::<proto::CodeResponse>(req).await
-        } else {
-            self.unary::<LeanCode>(req).await
-        }
-    }
-
-    async fn batch<A: BatchAnswer>(
+    pub async fn get_code(
         &mut self,
-        req: proto::BatchCodeRequest,
-    ) -> Result<Vec<Kind>, Status> {
-        self.grpc.ready().await.map_err(not_ready)?;
-        let path = PathAndQuery::from_static("/healthcode.v1.HealthCode/GetCodes");
-        let r = self
-            .grpc
-            .unary(
-                Request::new(req),
-                path,
-                ProstCodec::<proto::BatchCodeRequest, A>::default(),
-            )
-            .await?;
-        Ok(r.get_ref().kinds())
+        req: proto::CodeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<Kind, Status> {
+        const PATH: &str = "/healthcode.v1.HealthCode/GetCode";
+        Ok(if self.full {
+            self.call::<_, proto::CodeResponse>(PATH, req, timeout)
+                .await?
+                .kind()
+        } else {
+            self.call::<_, LeanCode>(PATH, req, timeout).await?.kind()
+        })
     }
 
     /// `GetCodes`: what each result says.
-    pub async fn get_codes(&mut self, req: proto::BatchCodeRequest) -> Result<Vec<Kind>, Status> {
-        if self.full {
-            self.batch::<proto::BatchCodeResponse>(req).await
+    pub async fn get_codes(
+        &mut self,
+        req: proto::BatchCodeRequest,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Kind>, Status> {
+        const PATH: &str = "/healthcode.v1.HealthCode/GetCodes";
+        Ok(if self.full {
+            self.call::<_, proto::BatchCodeResponse>(PATH, req, timeout)
+                .await?
+                .kinds()
         } else {
-            self.batch::<LeanBatch>(req).await
-        }
+            self.call::<_, LeanBatch>(PATH, req, timeout).await?.kinds()
+        })
     }
 
     /// `StreamCodes` over `requests`: the answers, in order.

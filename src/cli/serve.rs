@@ -58,6 +58,15 @@ pub struct ServeArgs {
     /// core, at most 4096.
     #[arg(long, default_value_t = default_max_in_flight())]
     max_in_flight: usize,
+    /// Queueing-time bound (CoDel-style): once every query has waited longer than this for a
+    /// thread for a whole --queue-interval, queries that waited longer are refused with
+    /// RESOURCE_EXHAUSTED as they start, before any work; 0 turns it off.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    queue_target: Duration,
+    /// How long the queue must stand above --queue-target before queries are shed by it; also
+    /// the longest any query may wait for a thread while the server is crowded.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    queue_interval: Duration,
     /// Persons per second each query caller (token name) may look up, with a burst of one
     /// second's worth; beyond it RESOURCE_EXHAUSTED with a retry-after-ms hint. Default: no limit.
     #[arg(long, value_name = "PERSONS_PER_SEC")]
@@ -175,6 +184,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(n, r)| (n.clone(), NonZeroU32::new(*r)))
                 .collect(),
+            queue_target: args.queue_target,
+            queue_interval: args.queue_interval,
         })
         .map_err(anyhow::Error::msg)?,
     );
@@ -261,8 +272,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.policy
         );
         eprintln!(
-            "healthcode: at most {} queries in flight; rate limit {}",
+            "healthcode: at most {} queries in flight, {}; rate limit {}",
             limits.max_in_flight(),
+            if args.queue_target.is_zero() {
+                "no queueing-time bound".to_string()
+            } else {
+                format!(
+                    "shed past {:?} of queueing once the queue stands for {:?}",
+                    args.queue_target, args.queue_interval
+                )
+            },
             args.rate_limit.map_or_else(
                 || "none".to_string(),
                 |r| format!("{r} persons/s per caller")

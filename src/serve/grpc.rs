@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
-use super::limits::{Deadline, Limits};
+use super::limits::{Arrival, Deadline, Limits};
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
 use super::wire::{
@@ -35,6 +35,10 @@ pub struct HealthCodeService {
     /// Admission: in-flight permits for stream messages, per-caller rate limits.
     pub limits: Arc<Limits>,
 }
+
+/// Batches of at least this many ids are evaluated on the evaluation threads (about 100 µs of
+/// work and up), smaller ones in the handler, where handing over would cost more than it saves.
+pub const OFFLOAD_FROM: usize = 64;
 
 /// Ids between two looks at the clock in a batch: a few microseconds of work each.
 const DEADLINE_EVERY: usize = 32;
@@ -60,6 +64,7 @@ impl HealthCode for HealthCodeService {
         req: Request<proto::CodeRequest>,
     ) -> Result<Response<EncodedCode>, Status> {
         let (who, deadline) = query_caller(&req);
+        self.limits.check_queue(req.extensions().get::<Arrival>())?;
         self.limits.charge(who, 1)?;
         Deadline::check_opt(deadline.as_ref(), 0, Some(1))?;
         let r = req.into_inner();
@@ -85,24 +90,37 @@ impl HealthCode for HealthCodeService {
             )));
         }
         let (who, deadline) = query_caller(&req);
+        let arrival = req.extensions().get::<Arrival>().copied();
+        self.limits.check_queue(arrival.as_ref())?;
         self.limits.charge(who, n)?;
         let r = req.into_inner();
         let day = query_day(&self.state, &r.as_of)?;
-        let snap = self.state.current();
-        let stamp = Stamp::new(&snap, day);
-        let mut out = BatchWriter::with_capacity(n);
-        for (i, id) in r.id_numbers.iter().enumerate() {
-            // A call whose client has given up stops here instead of finishing the batch.
-            if i % DEADLINE_EVERY == 0 {
-                Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
+        let state = self.state.clone();
+        let evaluate = move || {
+            let snap = state.current();
+            let stamp = Stamp::new(&snap, day);
+            let mut out = BatchWriter::with_capacity(n);
+            for (i, id) in r.id_numbers.iter().enumerate() {
+                // A call whose client has given up stops here instead of finishing the batch.
+                if i % DEADLINE_EVERY == 0 {
+                    Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
+                }
+                if let Err(e) = with_code(&state, &snap, id, day, |code, known| {
+                    out.valid(&snap, code, known, &stamp)
+                }) {
+                    out.invalid(&e.0);
+                }
             }
-            if let Err(e) = with_code(&self.state, &snap, id, day, |code, known| {
-                out.valid(&snap, code, known, &stamp)
-            }) {
-                out.invalid(&e.0);
-            }
-        }
-        Ok(Response::new(out.finish()))
+            Ok(out.finish())
+        };
+        // A large batch is milliseconds of work: it goes to the evaluation threads, so that it
+        // neither delays the connections' reads and writes nor hides its own queueing.
+        let out = if n >= OFFLOAD_FROM {
+            self.limits.offload(arrival, evaluate).await?
+        } else {
+            evaluate()?
+        };
+        Ok(Response::new(out))
     }
 
     type StreamCodesStream = CodeStream;

@@ -1,7 +1,19 @@
 //! Overload protection for the `HealthCode` service: a bound on the query calls in flight (the
-//! excess is refused at once with `RESOURCE_EXHAUSTED`, never queued), per-caller rate limits on
-//! persons looked up, and the client's deadline (`grpc-timeout`) carried to the handlers so a
-//! call whose deadline has passed stops evaluating.
+//! excess is refused at once with `RESOURCE_EXHAUSTED`, never queued), a bound on how long an
+//! admitted call may wait for a thread (CoDel-style, below), per-caller rate limits on persons
+//! looked up, and the client's deadline (`grpc-timeout`) carried to the handlers so a call whose
+//! deadline has passed stops evaluating.
+//!
+//! Queueing time: an admitted call waits, for its connection to read it and for a thread to
+//! evaluate it (a batch of `grpc::OFFLOAD_FROM` ids or more on the evaluation threads, away from
+//! the connections' own work, so that neither delays the other). When the queue has stood for a
+//! whole `queue_interval` (a call waited longer than `queue_target`, and since then there were
+//! always more calls than threads: a standing queue, not a burst), every call that waited longer
+//! than the target is refused when its evaluation would start (after its message is decoded,
+//! before any id is looked up); otherwise a call is refused only once it has waited a whole
+//! interval. So a burst is absorbed, a standing overload is shed at the head of the queue where
+//! refusing is cheapest, and the calls that are answered keep a queueing time near the target
+//! (the "controlled delay" rule of CoDel, applied to calls instead of packets).
 //!
 //! What counts: a `GetCode` or `GetCodes` call holds one in-flight permit from the moment its
 //! headers arrive until its answer is ready, so calls waiting for a worker thread count too; a
@@ -16,6 +28,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -54,7 +67,19 @@ pub struct LimitsConfig {
     pub rate: Option<NonZeroU32>,
     /// Per token name: its own persons per second (`None`: no limit), instead of `rate`.
     pub rate_for: HashMap<String, Option<NonZeroU32>>,
+    /// The queueing time an admitted call may have once the queue stands (zero: no bound on
+    /// queueing time; only `max_in_flight` sheds).
+    pub queue_target: Duration,
+    /// How long the queueing time must stay above `queue_target` before calls are shed by it;
+    /// also the most any call may wait.
+    pub queue_interval: Duration,
 }
+
+/// The default of `serve --queue-target`.
+pub const DEFAULT_QUEUE_TARGET: Duration = Duration::from_millis(5);
+
+/// The default of `serve --queue-interval`.
+pub const DEFAULT_QUEUE_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -62,7 +87,97 @@ impl Default for LimitsConfig {
             max_in_flight: default_max_in_flight(),
             rate: None,
             rate_for: HashMap::new(),
+            queue_target: DEFAULT_QUEUE_TARGET,
+            queue_interval: DEFAULT_QUEUE_INTERVAL,
         }
+    }
+}
+
+/// The queueing-time rule (see the module's text): when a call waited too long to be worth
+/// starting.
+#[derive(Debug)]
+pub struct QueueDelay {
+    target: Duration,
+    interval: Duration,
+    /// The clock's origin for `above_since`.
+    epoch: Instant,
+    /// Since when (nanoseconds after `epoch`, plus one) the queue has stood: a call waited
+    /// longer than the target, and the queue has not emptied since; 0 while it has not.
+    above_since: AtomicU64,
+}
+
+impl QueueDelay {
+    /// The rule with `target` (zero: off) and `interval`.
+    pub fn new(target: Duration, interval: Duration) -> QueueDelay {
+        QueueDelay {
+            target,
+            interval,
+            epoch: Instant::now(),
+            above_since: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a call that arrived at `arrived` may start at `now`; `Err` carries how long it
+    /// waited and the bound it passed. `crowded` says whether more calls are waiting or running
+    /// than there are threads to run them: when not, the queue is empty, and a long wait is
+    /// the machine's (another process had the core), not the queue's; refusing would shed
+    /// nothing.
+    pub fn check_at(
+        &self,
+        arrived: Instant,
+        now: Instant,
+        crowded: bool,
+    ) -> Result<(), (Duration, Duration)> {
+        if self.target.is_zero() {
+            return Ok(());
+        }
+        let waited = now.saturating_duration_since(arrived);
+        if !crowded {
+            // No more calls than threads: the queue is empty, whatever this call waited (a long
+            // wait is then the machine's: another process had the core).
+            // One shared word, written only when it changes, so that the cores do not pass
+            // its cache line back and forth on every call.
+            if self.above_since.load(Ordering::Relaxed) != 0 {
+                self.above_since.store(0, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        if waited <= self.target {
+            // A call that was lucky in a standing queue does not end it: only an empty queue does.
+            return Ok(());
+        }
+        let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            + 1;
+        let since = match self.above_since.load(Ordering::Relaxed) {
+            0 => {
+                self.above_since.store(at, Ordering::Relaxed);
+                at
+            }
+            t => t,
+        };
+        let standing = Duration::from_nanos(at.saturating_sub(since)) > self.interval;
+        let bound = if standing { self.target } else { self.interval };
+        if waited <= bound {
+            Ok(())
+        } else {
+            Err((waited, bound))
+        }
+    }
+
+    /// `check_at` now, as the refusal a client receives.
+    pub fn check(&self, arrived: Instant, crowded: bool) -> Result<(), Status> {
+        self.check_at(arrived, Instant::now(), crowded).map_err(|(waited, bound)| {
+            retry_after(
+                Status::resource_exhausted(format!(
+                    "server overloaded: this call waited {} ms for a thread (bound {} ms while the queue stands); retry after {} ms",
+                    waited.as_millis(),
+                    bound.as_millis(),
+                    SHED_RETRY_AFTER.as_millis()
+                )),
+                SHED_RETRY_AFTER,
+            )
+        })
     }
 }
 
@@ -78,6 +193,9 @@ pub struct Limits {
     permits: Arc<Semaphore>,
     rate: Option<Rate<DefaultKeyedRateLimiter<String>>>,
     rate_for: HashMap<String, Option<Rate<DefaultDirectRateLimiter>>>,
+    queue: QueueDelay,
+    /// The worker threads that run calls (one per core).
+    threads: usize,
 }
 
 /// One admitted evaluation; dropping it frees its place.
@@ -97,7 +215,15 @@ impl Limits {
                 Semaphore::MAX_PERMITS
             ));
         }
+        if !config.queue_target.is_zero() && config.queue_interval < config.queue_target {
+            return Err(format!(
+                "--queue-interval {:?} is shorter than --queue-target {:?}: the interval is how long the queue must stand above the target, give at least the target",
+                config.queue_interval, config.queue_target
+            ));
+        }
         Ok(Limits {
+            queue: QueueDelay::new(config.queue_target, config.queue_interval),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_in_flight: config.max_in_flight,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             rate: config.rate.map(|per_sec| Rate {
@@ -121,6 +247,55 @@ impl Limits {
     /// The configured bound on calls in flight.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
+    }
+
+    /// Runs `evaluate` on the evaluation threads and waits for its result. The job is refused
+    /// with `RESOURCE_EXHAUSTED` instead when, as a thread takes it, the call has queued past
+    /// the queueing-time bound (counted from its `arrival`, so its wait for the connection is
+    /// in it too); it is skipped when its caller has gone away meanwhile. A panic in
+    /// `evaluate` becomes `INTERNAL` for this call alone.
+    pub async fn offload<T: Send + 'static>(
+        self: &Arc<Self>,
+        arrival: Option<Arrival>,
+        evaluate: impl FnOnce() -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let limits = self.clone();
+        let pool = eval_pool();
+        pool.pending.fetch_add(1, Ordering::Relaxed);
+        pool.threads.spawn(move || {
+            let _taken = Taken(&pool.pending);
+            if tx.is_closed() {
+                return;
+            }
+            let crowded =
+                pool.pending.load(Ordering::Relaxed) > pool.threads.current_num_threads();
+            let r = match arrival {
+                Some(a) => limits.queue.check(a.0, crowded),
+                None => Ok(()),
+            }
+            .and_then(|()| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(evaluate)).unwrap_or_else(
+                    |_| Err(Status::internal("evaluating this call failed (a defect in healthcode); other calls are unaffected")),
+                )
+            });
+            let _ = tx.send(r);
+        });
+        rx.await.unwrap_or_else(|_| {
+            Err(Status::internal(
+                "the evaluation thread ended without an answer",
+            ))
+        })
+    }
+
+    /// Refuses a call that arrived at `arrival` and is about to be evaluated if it queued too
+    /// long (see [`QueueDelay`]); a call without an arrival (not admitted by [`Admission`])
+    /// passes.
+    pub fn check_queue(&self, arrival: Option<&Arrival>) -> Result<(), Status> {
+        match arrival {
+            Some(a) => self.queue.check(a.0, self.in_flight() > self.threads),
+            None => Ok(()),
+        }
     }
 
     /// Query calls (and stream messages) admitted and not yet finished.
@@ -189,6 +364,34 @@ impl Limits {
     }
 }
 
+/// The evaluation threads (one per core) that run large batches, and how many jobs they hold
+/// (waiting or running).
+struct EvalPool {
+    threads: rayon::ThreadPool,
+    pending: AtomicUsize,
+}
+
+/// The process's evaluation threads, started on first use.
+fn eval_pool() -> &'static EvalPool {
+    static POOL: std::sync::OnceLock<EvalPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| EvalPool {
+        threads: rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("healthcode-eval-{i}"))
+            .build()
+            .expect("starting the evaluation threads"),
+        pending: AtomicUsize::new(0),
+    })
+}
+
+/// Counts a job as taken off `pending` when it ends, whichever way.
+struct Taken<'a>(&'a AtomicUsize);
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// `wait` rounded up to a whole millisecond, at least one.
 fn whole_ms(wait: Duration) -> u64 {
     u64::try_from(wait.as_micros().div_ceil(1000).max(1)).unwrap_or(u64::MAX)
@@ -201,6 +404,11 @@ fn retry_after(mut status: Status, wait: Duration) -> Status {
         .insert(RETRY_AFTER_MS, MetadataValue::from(whole_ms(wait)));
     status
 }
+
+/// When a unary call's headers arrived, as the admission layer leaves it in the request for the
+/// handler's queueing-time check.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival(pub Instant);
 
 /// When a call must be answered by: its `grpc-timeout` counted from the arrival of its headers.
 #[derive(Clone, Copy, Debug)]
@@ -265,7 +473,9 @@ fn parse_grpc_timeout(s: &str) -> Option<Duration> {
 }
 
 /// The `HealthCode` service behind admission control: stamps each call with its deadline,
-/// and admits a unary call only with an in-flight permit, held until its answer is ready.
+/// and admits a unary call only with an in-flight permit, held until its answer is ready; it
+/// leaves the call's [`Arrival`] for the handler, which refuses the call if it queued too long
+/// before its evaluation would start.
 /// Stream calls pass through; their messages are admitted one by one by the handler.
 #[derive(Clone)]
 pub struct Admission<S> {
@@ -316,7 +526,10 @@ where
             None
         } else {
             match self.limits.try_admit() {
-                Ok(p) => Some(p),
+                Ok(p) => {
+                    req.extensions_mut().insert(Arrival(arrived));
+                    Some(p)
+                }
                 Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
             }
         };
@@ -343,6 +556,7 @@ mod tests {
                 .iter()
                 .map(|(n, r)| (n.to_string(), r.and_then(NonZeroU32::new)))
                 .collect(),
+            ..LimitsConfig::default()
         })
         .unwrap()
     }
@@ -376,6 +590,48 @@ mod tests {
         drop(a);
         assert_eq!(l.in_flight(), 1);
         assert!(l.try_admit().is_ok());
+    }
+
+    #[test]
+    fn queueing_time_sheds_only_a_standing_queue() {
+        let ms = Duration::from_millis;
+        let q = QueueDelay::new(ms(5), ms(100));
+        let at = |n: u64| q.epoch + ms(n);
+        let check = |arrived, now| q.check_at(at(arrived), at(now), true);
+        // A call within the target starts.
+        assert!(check(1000, 1003).is_ok());
+        // A burst: waits above the target but within the interval start while the queue has
+        // stood for less than an interval (since 1060)…
+        assert!(check(1010, 1060).is_ok());
+        assert!(check(1003, 1100).is_ok());
+        // …but no call may wait longer than the interval.
+        assert_eq!(check(1000, 1101), Err((ms(101), ms(100))));
+        // A lucky call within the target does not end the standing queue…
+        assert!(check(1150, 1155).is_ok());
+        // …so past an interval, every call above the target is refused, even one well within
+        // the interval.
+        assert_eq!(check(1200, 1206), Err((ms(6), ms(5))));
+        assert!(check(1200, 1205).is_ok());
+        // The queue empties (no more calls than threads): a long wait then is the machine's,
+        // never refused, and bursts are absorbed again.
+        assert!(q.check_at(at(1300), at(1900), false).is_ok());
+        assert!(check(2000, 2050).is_ok());
+        assert!(check(1990, 2060).is_ok());
+        // Off: nothing is refused for its queueing time.
+        let off = QueueDelay::new(Duration::ZERO, ms(100));
+        assert!(off.check_at(at(0), at(100_000), true).is_ok());
+    }
+
+    #[test]
+    fn a_queue_interval_shorter_than_its_target_is_refused() {
+        let e = Limits::new(&LimitsConfig {
+            queue_target: Duration::from_millis(50),
+            queue_interval: Duration::from_millis(10),
+            ..LimitsConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.contains("--queue-interval"), "{e}");
     }
 
     #[test]

@@ -32,8 +32,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
 use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
@@ -191,7 +192,9 @@ struct Rate<L> {
 pub struct Limits {
     max_in_flight: usize,
     permits: Arc<Semaphore>,
-    rate: Option<Rate<DefaultKeyedRateLimiter<String>>>,
+    /// The default rate, and each caller's own allowance under it (made on the caller's first
+    /// call; looked up by name without allocating).
+    rate: Option<(NonZeroU32, DashMap<String, DefaultDirectRateLimiter>)>,
     rate_for: HashMap<String, Option<Rate<DefaultDirectRateLimiter>>>,
     queue: QueueDelay,
     /// The worker threads that run calls (one per core).
@@ -226,10 +229,7 @@ impl Limits {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_in_flight: config.max_in_flight,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
-            rate: config.rate.map(|per_sec| Rate {
-                per_sec,
-                limiter: RateLimiter::keyed(Quota::per_second(per_sec)),
-            }),
+            rate: config.rate.map(|per_sec| (per_sec, DashMap::new())),
             rate_for: config
                 .rate_for
                 .iter()
@@ -335,9 +335,17 @@ impl Limits {
             }
             None => match &self.rate {
                 None => return Ok(()),
-                Some(r) => {
-                    let d = r.limiter.check_key_n(&caller.to_string(), n);
-                    (r.per_sec, d, r.limiter.clock().now())
+                Some((per_sec, callers)) => {
+                    // Caller names come from the tokens file, so the map stays that small.
+                    let limiter = match callers.get(caller) {
+                        Some(l) => l,
+                        None => callers
+                            .entry(caller.to_string())
+                            .or_insert_with(|| RateLimiter::direct(Quota::per_second(*per_sec)))
+                            .downgrade(),
+                    };
+                    let d = limiter.check_n(n);
+                    (*per_sec, d, limiter.clock().now())
                 }
             },
         };

@@ -87,6 +87,10 @@ else
   "$BUF" breaking proto --against ".git#ref=$(git rev-parse "$against"),subdir=proto"
 fi
 
+step "deploy/: hadolint $("$VENV/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1), kubernetes-validate --strict"
+"$VENV/bin/hadolint" --no-color deploy/Dockerfile
+"$VENV/bin/kubernetes-validate" --strict --quiet deploy/k8s/*.yaml deploy/index-loader.yaml
+
 if [ ! -x "$BIN" ]; then
   step "building $BIN"
   cargo build --bin healthcode
@@ -103,8 +107,35 @@ import secrets, sys
 with open(sys.argv[1], "w") as f:
     f.write(f"query ci-app {secrets.token_hex(16)}\nadmin ci-operator {secrets.token_hex(16)}\n")
 PY
-"$BIN" serve --index "$WORK/index.hcx" --tokens "$WORK/tokens" --listen 127.0.0.1:0 \
-  --today "$DAY" --state-dir "$WORK/state" 2>"$WORK/serve.log" &
+# The server runs with the arguments of deploy/k8s/deployment.yaml, the container's paths mapped
+# to this world's files and the port to a free loopback one, so a flag the binary lacks fails
+# here; the Dockerfile's CMD may only use flags the Deployment uses.
+mapfile -d '' -t serve_args < <("$PY" - "$WORK" <<'PY'
+import json, re, sys, yaml
+work = sys.argv[1]
+deployment = yaml.safe_load(open("deploy/k8s/deployment.yaml", encoding="utf-8"))
+args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+paths = {
+    "/var/lib/healthcode/index/index.hcx": f"{work}/index.hcx",
+    "/var/lib/healthcode/state": f"{work}/state",
+    "/etc/healthcode/tokens": f"{work}/tokens",
+    "/run/healthcode/key": f"{work}/home/key",
+    "0.0.0.0:50051": "127.0.0.1:0",
+}
+out = []
+for a in args:
+    flag, _, value = a.partition("=")
+    out.append(f"{flag}={paths.get(value, value)}" if value else a)
+assert out[0] == "serve" and all(a in out for a in (f"--index={work}/index.hcx", "--listen=127.0.0.1:0")), out
+cmd = json.loads(re.search(r"^CMD (\[.*?\])$", open("deploy/Dockerfile").read().replace("\\\n", ""), re.M | re.S)[1])
+used = {a.partition("=")[0] for a in args}
+missing = [a for a in cmd if a.startswith("--") and a not in used]
+assert not missing, f"deploy/Dockerfile CMD uses {missing}, which deploy/k8s/deployment.yaml does not"
+sys.stdout.write("".join(a + "\0" for a in out))
+PY
+)
+[ "${#serve_args[@]}" -gt 3 ] || { echo "could not read the server's arguments from deploy/k8s/deployment.yaml"; exit 1; }
+"$BIN" "${serve_args[@]}" --today="$DAY" 2>"$WORK/serve.log" &
 SERVER_PID=$!
 # The port the server bound, from its log line "listening on ADDR, ...".
 ADDR=

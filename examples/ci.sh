@@ -21,10 +21,12 @@ PERSONS=2000
 VENV=$ROOT/target/clients-venv
 TOOLS=$ROOT/target/ci-tools
 
+# Each step's header, and the time the step before it took.
 started=$SECONDS
-last=$SECONDS
+last=
 step() {
-  echo "== clients: $* (+$((SECONDS - last)) s)"
+  [ -z "$last" ] || echo "   ($((SECONDS - last)) s)"
+  echo "== clients: $*"
   last=$SECONDS
 }
 
@@ -73,7 +75,7 @@ if [ -z "$against" ]; then
     why="the last release"
   elif git rev-parse --verify --quiet HEAD~1 >/dev/null; then
     against=HEAD~1
-    why="the previous commit (no release tag v* yet)"
+    why="the previous commit; no release tag v* yet"
   fi
 else
   why="HEALTHCODE_BUF_AGAINST"

@@ -31,6 +31,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Look one person up on a running server.
     Query(cli::query::QueryArgs),
+    /// Check a running server's health (the standard gRPC health protocol): exit 0 when
+    /// SERVING; over TLS and mutual TLS too, for probes.
+    Health(cli::health::HealthArgs),
     /// Make a running server serve another index file (verified first; the old one keeps
     /// serving if it is refused).
     Reload(cli::admin::ReloadArgs),
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(a) => cli::verify::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Query(a) => cli::query::run(a),
+        Command::Health(a) => cli::health::run(a),
         Command::Reload(a) => cli::admin::reload(a),
         Command::Rebuild(a) => cli::admin::rebuild(a),
         Command::Live(a) => cli::admin::live(a),

@@ -503,4 +503,45 @@ fn the_binary_serves_mutual_tls_to_its_own_clients() {
         assert!(!stdout.contains("colour:"), "{what}: answered: {stdout}");
         assert!(!stderr.is_empty(), "{what}: no reason given");
     }
+
+    // `healthcode health` is the probe a kubelet cannot make itself: through mutual TLS with
+    // the client's certificate it reports SERVING (exit 0), and fails (exit 1) otherwise.
+    let health = |extra: &[&str]| {
+        let out = data.command().arg("health").args(extra).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let identity = [
+        "--server",
+        &https,
+        "--tls-ca",
+        s(&pki.ca),
+        "--tls-cert",
+        s(&pki.client_cert),
+        "--tls-key",
+        s(&pki.client_key),
+    ];
+    for service in ["", "healthcode.v1.HealthCode", "healthcode.v1.Admin"] {
+        let (code, stdout, stderr) = health(&[&identity[..], &["--service", service]].concat());
+        assert_eq!(code, Some(0), "health of {service:?}: {stderr}");
+        assert_eq!(stdout.trim(), "SERVING", "health of {service:?}");
+    }
+    let (code, _, stderr) = health(&[&identity[..], &["--service", "no.such.Service"]].concat());
+    assert_eq!(code, Some(1), "an unknown service is not healthy");
+    assert!(stderr.contains("NotFound"), "{stderr}");
+    for (what, extra) in [
+        (
+            "no client certificate",
+            vec!["--server", &https, "--tls-ca", s(&pki.ca)],
+        ),
+        ("plaintext", vec!["--server", &server.addr]),
+    ] {
+        let (code, stdout, stderr) = health(&extra);
+        assert_eq!(code, Some(1), "{what}: {stdout}");
+        assert!(!stdout.contains("SERVING"), "{what}: {stdout}");
+        assert!(stderr.contains("health of"), "{what}: {stderr}");
+    }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod explain;
 pub mod generate;
+pub mod health;
 pub mod query;
 pub mod serve;
 pub mod verify;

@@ -104,7 +104,7 @@ fn parse_rate_for(s: &str) -> Result<(String, u32), String> {
 }
 
 /// A duration: `10`, `10s`, `500ms` or `2m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => t.split_at(i),

@@ -121,9 +121,17 @@ pub async fn serve_with(
             .set_service_status(s, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection in both protocol versions: v1, and v1alpha, which many clients still speak
+    // (grpcio-reflection's descriptor database, older grpcurl).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the compiled-in descriptor sets are valid");
+    let reflection = reflection()
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
     let limits = options.limits;
@@ -145,6 +153,7 @@ pub async fn serve_with(
         .layer(drain.layer())
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             limits::Admission::new(codes, limits),
             tokens.query_interceptor(),

@@ -152,6 +152,40 @@ async fn reflection_lists_the_services_without_a_token() {
     server.stop().await;
 }
 
+/// Reflection also answers its older protocol version, v1alpha, which many clients still speak
+/// (Python's grpcio-reflection among them).
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_answers_the_v1alpha_protocol_too() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let (_file, server) = start(Policy::PrecisionAware).await;
+    let mut c = ServerReflectionClient::new(server.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let answer = c
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("v1alpha reflection answers")
+        .into_inner()
+        .message()
+        .await
+        .expect("no error")
+        .expect("an answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for want in ["healthcode.v1.HealthCode", "healthcode.v1.Admin"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    server.stop().await;
+}
+
 /// Without a tokens file the server does not start (unless `--demo` makes one or
 /// `--insecure-no-auth` says to run open), and it says what to pass.
 #[test]

@@ -254,7 +254,10 @@ impl Overlay {
             .open(dir.join("LOCK"))
             .map_err(|e| err(format!("cannot open LOCK: {e}")))?;
         lock.try_lock().map_err(|_| {
-            err("it is in use by another healthcode server (LOCK is held); give each server its own --state-dir".into())
+            err(format!(
+                "it is in use by another healthcode server (LOCK is held): give each writer its own --state-dir, or serve a read-only replica of that server with `serve --follow {}`",
+                dir.display()
+            ))
         })?;
         let (writer, replay) = LogWriter::open_with(&dir.join(LOG_FILE), key_fingerprint, wrap)?;
         let last = replay.entries.last().map_or(0, |e| e.seq);

@@ -233,6 +233,9 @@ pub enum AuditError {
     /// The log was unusable after an earlier failure.
     #[error("{0}")]
     Poisoned(String),
+    /// This server follows another one's state directory and writes no audit record.
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 /// The intact records of a log and where they end.

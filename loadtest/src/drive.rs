@@ -1,7 +1,10 @@
 //! Drives a server: N connections × M concurrent requests, closed loop (each worker sends its
 //! next request when the last one is answered) or open loop (a pacer sends at a fixed rate and
 //! every latency is measured from the request's intended send time, so that a stalled server
-//! cannot hide its queue), recording into HDR histograms.
+//! cannot hide its queue), recording into HDR histograms. A query that fails as a dead or
+//! draining server makes it fail (`UNAVAILABLE`, or an error of the client's own transport) is
+//! sent again, up to `--retries` times: it is a read, so sending it twice is harmless, and over
+//! several replicas the balancer sends it to another one.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use healthcode::proto::{self, health_code_client::HealthCodeClient};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -61,6 +64,8 @@ pub struct Plan {
     /// The deadline of each unary or batch call (`None`: none), as an app sets one: an answer
     /// later than that counts as `DEADLINE_EXCEEDED`, not as answered.
     pub timeout: Option<Duration>,
+    /// Times a unary or batch query that failed retryably is sent again.
+    pub retries: u32,
 }
 
 /// What a run measured (its measured window only).
@@ -103,8 +108,8 @@ pub type Client = HealthCodeClient<InterceptedService<Channel, Auth>>;
 /// HTTP/2 flow-control window of a stream, bytes.
 const WINDOW: u32 = 16 << 20;
 
-/// Opens one HTTP/2 connection to `server`.
-pub async fn channel(server: &str) -> anyhow::Result<Channel> {
+/// The URL of `server` (`http://` added when it names no scheme) and its endpoint settings.
+pub fn endpoint(server: &str) -> anyhow::Result<(String, Endpoint)> {
     let url = if server.contains("://") {
         server.to_string()
     } else {
@@ -112,11 +117,18 @@ pub async fn channel(server: &str) -> anyhow::Result<Channel> {
     };
     // Windows large enough for a 10,000-id answer: with HTTP/2's default 64 KiB window a large
     // answer waits a round trip for every window update.
-    Endpoint::from_shared(url.clone())?
+    let e = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("--server {server}"))?
         .tcp_nodelay(true)
         .initial_stream_window_size(Some(WINDOW))
-        .initial_connection_window_size(Some(WINDOW * 4))
-        .connect()
+        .initial_connection_window_size(Some(WINDOW * 4));
+    Ok((url, e))
+}
+
+/// Opens one HTTP/2 connection to `server`.
+pub async fn channel(server: &str) -> anyhow::Result<Channel> {
+    let (url, e) = endpoint(server)?;
+    e.connect()
         .await
         .with_context(|| format!("connecting to {url}"))
 }
@@ -151,6 +163,10 @@ pub struct Live {
     pub requests: AtomicU64,
     /// Failed requests, warm-up included.
     pub errors: AtomicU64,
+    /// Requests sent again after a retryable failure, warm-up included.
+    pub retries: AtomicU64,
+    /// Notified at each retryable failure (the replicas' prober checks them at once).
+    pub failing: Arc<Notify>,
 }
 
 /// What one worker, one run or several runs counted.
@@ -166,6 +182,8 @@ pub struct Tally {
     pub persons: u64,
     /// Failed requests by gRPC status code.
     pub errors: BTreeMap<String, u64>,
+    /// Requests sent again, by the gRPC status code of the failure that made them retried.
+    pub retried: BTreeMap<String, u64>,
     /// Answers by what they said: known, unknown (valid, not held), invalid id.
     pub answers: [u64; 3],
     /// Answers whose kind differs from what the id was made as (e.g. a generated "unknown" id
@@ -183,6 +201,7 @@ impl Tally {
             shed: 0,
             persons: 0,
             errors: BTreeMap::new(),
+            retried: BTreeMap::new(),
             answers: [0; 3],
             surprises: 0,
             last: None,
@@ -196,6 +215,9 @@ impl Tally {
         self.persons += o.persons;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.retried {
+            *self.retried.entry(k.clone()).or_default() += v;
         }
         for i in 0..3 {
             self.answers[i] += o.answers[i];
@@ -266,6 +288,7 @@ impl Window {
 }
 
 /// Walks the id pool from a worker's own offset.
+#[derive(Clone)]
 struct Cursor {
     pool: Arc<Pool>,
     at: usize,
@@ -294,18 +317,28 @@ impl Cursor {
     }
 }
 
-/// A unary or batch call of `plan.method` with ids from `cur`; records into `rec` when the send
-/// time `t0` is in the measured window.
-async fn call(
+/// Whether a failed query is sent again: `UNAVAILABLE` (a server draining, or the connection
+/// not ready), or any error the client's own transport made rather than a server's answer (a
+/// connection refused or reset by a replica that died). A query is a read: sending it twice
+/// changes nothing. Admin writes are never sent through here.
+pub fn retryable(s: &tonic::Status) -> bool {
+    s.code() == Code::Unavailable || std::error::Error::source(s).is_some()
+}
+
+/// The wait before retry `n` (from 1): a few milliseconds, doubling, so that the prober has
+/// taken a dead replica out of the balancer by the second.
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(5 << n.min(8))
+}
+
+/// One unary or batch call of `plan.method` with ids from `cur`: what each id was made as, and
+/// what the answer said.
+async fn send(
     client: &mut Conn,
     plan: &Plan,
     cur: &mut Cursor,
-    t0: Instant,
-    window: &Window,
-    rec: &Mutex<Tally>,
-    live: &Live,
-) {
-    let (meant, r) = match plan.method {
+) -> (Vec<Kind>, Result<Vec<Kind>, tonic::Status>) {
+    match plan.method {
         Method::Unary => {
             let (id, kind) = cur.next();
             let req = proto::CodeRequest {
@@ -331,11 +364,41 @@ async fn call(
             (kinds, client.get_codes(req, plan.timeout).await)
         }
         Method::Stream => unreachable!("streams are driven by `stream_lane`"),
-    };
+    }
+}
+
+/// A unary or batch call of `plan.method` with ids from `cur`, sent again (the same ids) after a
+/// retryable failure up to `plan.retries` times; records into `rec` when the send time `t0` is
+/// in the measured window, its latency from `t0` to the last answer.
+async fn call(
+    client: &mut Conn,
+    plan: &Plan,
+    cur: &mut Cursor,
+    t0: Instant,
+    window: &Window,
+    rec: &Mutex<Tally>,
+    live: &Live,
+) {
+    let mark = cur.clone();
+    let (meant, mut r) = send(client, plan, cur).await;
+    let mut retried = Vec::new();
+    while let Err(s) = &r {
+        if !retryable(s) || retried.len() >= plan.retries as usize {
+            break;
+        }
+        retried.push(s.code());
+        live.retries.fetch_add(1, Relaxed);
+        live.failing.notify_one();
+        tokio::time::sleep(backoff(retried.len() as u32)).await;
+        r = send(client, plan, &mut mark.clone()).await.1;
+    }
     let t1 = Instant::now();
     let ok = r.is_ok();
     if window.measured(t0) {
         let mut rec = rec.lock().expect("recorder lock");
+        for c in &retried {
+            *rec.retried.entry(format!("{c:?}")).or_default() += 1;
+        }
         match r {
             Ok(said) => {
                 rec.latency(t0, t1);

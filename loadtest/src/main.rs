@@ -2,6 +2,7 @@
 //! against a ceiling server of the same stack, sweeps offered rates, and exports precomputed
 //! answers for the Redis comparison (`loadtest/redis-compare.sh`).
 
+mod balance;
 mod ceiling;
 mod chart;
 mod drive;
@@ -93,9 +94,16 @@ enum Command {
 /// Which server, with which credentials and ids.
 #[derive(Args, Clone)]
 struct Target {
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    server: String,
+    /// The server. Repeat it, or separate addresses by commas, to spread the load over replicas:
+    /// every connection is then balanced over all of them, and a replica that stops answering
+    /// its health check is left out until it answers again.
+    #[arg(
+        long = "server",
+        value_name = "ADDR",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:50051"
+    )]
+    servers: Vec<String>,
     /// Bearer token (default: $HEALTHCODE_TOKEN, else the demo's query token).
     #[arg(long)]
     token: Option<String>,
@@ -164,6 +172,12 @@ struct Load {
     /// Worker threads of the load generator (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
+    /// Times a GetCode or GetCodes call that fails with UNAVAILABLE or a connection error is
+    /// sent again, after 10, 20, 40… ms (over replicas: to whichever the balancer picks, the
+    /// failed one left out once its health check fails). Queries are reads, so this is safe;
+    /// streams are not retried.
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
 }
 
 /// Where results go.
@@ -292,6 +306,7 @@ impl Load {
             as_of: self.as_of.clone(),
             max_in_flight: self.max_in_flight,
             timeout: self.timeout,
+            retries: self.retries,
         })
     }
 
@@ -342,28 +357,43 @@ fn progress(label: String, live: Arc<Live>, total: Duration) -> impl FnOnce() {
     }
 }
 
-/// Connects `plan.connections` clients to `server` and runs `plan`.
+/// Connects `plan.connections` clients to `servers` (each balanced over all of them when there
+/// are several) and runs `plan`.
 fn measure(
     rt: &tokio::runtime::Runtime,
     target: &str,
-    server: &str,
+    servers: &[String],
     token: Option<&str>,
     plan: &Plan,
     pool: &Arc<Pool>,
     full: bool,
 ) -> anyhow::Result<drive::Outcome> {
-    let clients = rt.block_on(async {
-        let mut v = Vec::new();
-        for _ in 0..plan.connections {
-            v.push(drive::connect(server, token, full).await?);
-        }
-        anyhow::Ok(v)
-    })?;
     let live = Arc::new(Live::default());
+    let (clients, replicas) = rt.block_on(async {
+        let mut v = Vec::new();
+        if let [server] = servers {
+            for _ in 0..plan.connections {
+                v.push(drive::connect(server, token, full).await?);
+            }
+            return anyhow::Ok((v, None));
+        }
+        let endpoints = servers
+            .iter()
+            .map(|s| drive::endpoint(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (channels, replicas) =
+            balance::balanced(endpoints, plan.connections, live.failing.clone());
+        let auth = drive::auth(token)?;
+        for c in channels {
+            v.push(wire::Conn::new(c, auth.clone(), full));
+        }
+        anyhow::Ok((v, Some(replicas)))
+    })?;
     let total = plan.warmup + plan.duration;
     let done = progress(target.to_string(), live.clone(), total);
     let outcome = rt.block_on(drive::run(plan.clone(), clients, pool.clone(), live));
     done();
+    drop(replicas);
     outcome
 }
 
@@ -419,7 +449,13 @@ fn run(
     let mut machine = Machine::start();
     // The ceiling server (and the answer it repeats) lives across the rounds.
     let ceiling_server = if with_ceiling {
-        let answer = sample_answer(&rt, &target.server, token.as_deref(), &pool, &plan.as_of)?;
+        let answer = sample_answer(
+            &rt,
+            &target.servers[0],
+            token.as_deref(),
+            &pool,
+            &plan.as_of,
+        )?;
         Some(ceiling::start(answer, token.as_deref())?)
     } else {
         None
@@ -438,7 +474,7 @@ fn run(
         let o = measure(
             &rt,
             "healthcode",
-            &target.server,
+            &target.servers,
             token.as_deref(),
             &plan,
             &pool,
@@ -449,7 +485,7 @@ fn run(
             let o = measure(
                 &rt,
                 "ceiling",
-                addr,
+                std::slice::from_ref(addr),
                 token.as_deref(),
                 &plan,
                 &pool,
@@ -461,7 +497,7 @@ fn run(
     drop(ceiling_server);
     let hc = Report::new(
         "healthcode",
-        &target.server,
+        &target.servers.join(","),
         &plan,
         &hc_all.expect("one round at least"),
     );
@@ -519,17 +555,21 @@ fn sweep(
     // One run against healthcode at `rate` (None: closed loop).
     let at = |rate: Option<f64>| -> anyhow::Result<Report> {
         let plan = load.plan(rate)?;
-        let server = &target.server;
         let o = measure(
             &rt,
             "healthcode",
-            server,
+            &target.servers,
             token.as_deref(),
             &plan,
             &pool,
             load.full_decode,
         )?;
-        Ok(Report::new("healthcode", server, &plan, &o))
+        Ok(Report::new(
+            "healthcode",
+            &target.servers.join(","),
+            &plan,
+            &o,
+        ))
     };
     let rates = if rates.is_empty() {
         let r = at(None)?;
@@ -608,7 +648,7 @@ fn answers(target: Target, keys: usize, out: PathBuf) -> anyhow::Result<bool> {
     };
     let mut n = 0usize;
     rt.block_on(async {
-        let mut c = drive::client(&target.server, token.as_deref()).await?;
+        let mut c = drive::client(&target.servers[0], token.as_deref()).await?;
         for chunk in known.chunks(1000) {
             let r = c
                 .get_codes(proto::BatchCodeRequest {

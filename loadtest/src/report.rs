@@ -78,8 +78,11 @@ pub struct Report {
     /// Latency of an answered request (stream: of a message), end to end as the client saw it;
     /// shed and failed requests are not in it.
     pub latency_us: Latency,
-    /// Failed requests by gRPC status code.
+    /// Failed requests by gRPC status code (after their retries).
     pub errors: BTreeMap<String, u64>,
+    /// Requests sent again after a retryable failure, by the failure's gRPC status code (a
+    /// request retried twice counts twice).
+    pub retried: BTreeMap<String, u64>,
     /// What the answers said.
     pub answers: Answers,
     /// (percentile, latency µs) points for the chart.
@@ -137,6 +140,7 @@ impl Report {
                 mean: h.mean() / 1_000.0,
             },
             errors: t.errors.clone(),
+            retried: t.retried.clone(),
             answers: Answers {
                 known: t.answers[0],
                 unknown: t.answers[1],
@@ -231,6 +235,19 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             let _ = writeln!(s, "  errors      {}", list.join(", "));
+        }
+        if !self.retried.is_empty() {
+            let list: Vec<String> = self
+                .retried
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  retried     {} (after {}; queries are reads)",
+                self.retried.values().sum::<u64>(),
+                list.join(", ")
+            );
         }
         s
     }

@@ -1,10 +1,11 @@
 //! `healthcode serve`: maps an index and serves the gRPC API; `--demo` first generates and builds
-//! a demo data set in the healthcode home directory when none exists. Plaintext, TLS or mutual
-//! TLS; SIGTERM or Ctrl-C drains the calls in flight before the process exits.
+//! a demo data set in the healthcode home directory when none exists; `--follow STATE_DIR` serves
+//! as a read-only replica of the server that owns STATE_DIR. Plaintext, TLS or mutual TLS;
+//! SIGTERM or Ctrl-C drains the calls in flight before the process exits.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,10 +13,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use healthcode::domain::{Day, Policy};
+use healthcode::index::Index;
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
+use healthcode::serve::follow::{FollowEvent, Follower};
 use healthcode::serve::limits::default_max_in_flight;
 use healthcode::serve::{self, Limits, LimitsConfig, ServerTls, State, Tokens};
+use memmap2::Mmap;
 
 use super::demo;
 
@@ -38,6 +42,16 @@ pub struct ServeArgs {
     /// swapped in (default: `state` in the healthcode home; with --demo, the demo's own).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Serve as a read-only follower of the server that owns this state directory (its writer):
+    /// the index its CURRENT names (else --index), and every live write of its log, applied as
+    /// it is appended; live writes, reloads and rebuilds are refused with FAILED_PRECONDITION
+    /// naming the writer. Waits for the writer to create the log when there is none yet.
+    #[arg(long, value_name = "STATE_DIR", conflicts_with_all = ["state_dir", "demo"])]
+    follow: Option<PathBuf>,
+    /// With --follow: how often to look for new live writes and a new index (seconds, or a
+    /// number with ms, s or m).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, requires = "follow")]
+    follow_interval: Duration,
     /// Secret pseudonymisation key (default: `key` in the healthcode home, created on first use).
     #[arg(long)]
     key_file: Option<PathBuf>,
@@ -142,18 +156,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let (index_path, tokens_path) = match &demo {
-        Some(d) => (
-            args.index.clone().unwrap_or(d.index.clone()),
-            Some(args.tokens.clone().unwrap_or(d.tokens.clone())),
-        ),
-        None => {
-            let Some(index) = args.index.clone() else {
-                bail!("--index FILE is required (or --demo to build and serve a demo data set)");
-            };
-            (index, args.tokens.clone())
-        }
+    let tokens_path = match &demo {
+        Some(d) => Some(args.tokens.clone().unwrap_or(d.tokens.clone())),
+        None => args.tokens.clone(),
     };
+    let index_arg = args
+        .index
+        .clone()
+        .or(demo.as_ref().map(|d| d.index.clone()));
+    if index_arg.is_none() && args.follow.is_none() {
+        bail!("--index FILE is required (or --demo to build and serve a demo data set)");
+    }
     let tokens = match (&tokens_path, args.insecure_no_auth) {
         (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
         (None, true) => {
@@ -189,50 +202,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
         .map_err(anyhow::Error::msg)?,
     );
-    let state_dir = match (&args.state_dir, &demo) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => d.state.clone(),
-        (None, None) => Key::home_dir()?.join("state"),
-    };
-    let (overlay, replay) = Overlay::open(&state_dir, key.fingerprint())?;
-    eprintln!(
-        "healthcode: state directory {}: {} live writes replayed (sequence {}){}",
-        state_dir.display(),
-        replay.entries.len(),
-        overlay.sequence(),
-        if replay.torn_bytes > 0 {
-            format!(
-                ", a torn last record of {} bytes cut off (it was never acknowledged)",
-                replay.torn_bytes
-            )
-        } else {
-            String::new()
-        }
-    );
     let started = std::time::Instant::now();
-    let mut index = serve::open_index(&index_path, &key)?;
-    let mut index_path = index_path;
-    // A rebuild or reload since the last start is recorded in the state directory: serve it
-    // when it is newer than --index, so that a restart never goes back silently.
-    if let Some(cur) = serve::state::read_current(&state_dir).filter(|c| *c != index_path) {
-        match serve::open_index(&cur, &key) {
-            Ok(newer) if newer.data_as_of() > index.data_as_of() => {
-                eprintln!(
-                    "healthcode: serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
-                    cur.display(),
-                    newer.data_as_of(),
-                    index_path.display(),
-                    index.data_as_of()
-                );
-                index = newer;
-                index_path = cur;
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "healthcode: WARNING: the index recorded in the state directory is unusable ({e}); serving --index"
-            ),
+    let (overlay, index, index_path) = match &args.follow {
+        Some(dir) => open_follower(dir, index_arg.as_deref(), &key, args.follow_interval)?,
+        None => {
+            let index_path = index_arg.expect("checked above");
+            let state_dir = match (&args.state_dir, &demo) {
+                (Some(d), _) => d.clone(),
+                (None, Some(d)) => d.state.clone(),
+                (None, None) => Key::home_dir()?.join("state"),
+            };
+            open_writer(&state_dir, index_path, &key)?
         }
-    }
+    };
     eprintln!(
         "healthcode: serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
         index_path.display(),
@@ -259,6 +241,39 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let signal = shutdown_signal()?;
+        if let Some(o) = state.overlay.as_ref().filter(|o| !o.is_follower())
+            && let Err(e) = o.announce(&addr.to_string())
+        {
+            eprintln!(
+                "healthcode: WARNING: could not announce this writer's address in {}: {e}",
+                o.dir().display()
+            );
+        }
+        // A follower looks at its writer's state directory from now on; if it cannot go on,
+        // it stops serving (drained) and exits 1, for its supervisor to restart it.
+        let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+        let _follower = match state.overlay.as_ref().filter(|o| o.is_follower()) {
+            Some(o) => {
+                eprintln!(
+                    "healthcode: following {} read-only every {:?}: live writes, reloads and rebuilds go to its writer",
+                    o.dir().display(),
+                    args.follow_interval
+                );
+                let mut fatal = Some(fatal_tx);
+                Some(Follower::spawn(state.clone(), args.follow_interval, move |e| {
+                    match e {
+                        FollowEvent::Fatal(why) => {
+                            eprintln!("healthcode: ERROR: cannot follow any more: {why}");
+                            if let Some(tx) = fatal.take() {
+                                let _ = tx.send(why);
+                            }
+                        }
+                        e => eprintln!("healthcode: {}", describe(&e)),
+                    }
+                })?)
+            }
+            None => None,
+        };
         let day = state.today.map_or_else(
             || format!("today in Beijing ({})", Day::today_beijing()),
             |d| d.to_string(),
@@ -300,8 +315,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let drain_timeout = args.drain_timeout;
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let failed_in = failed.clone();
         let shutdown = async move {
-            let signal = signal.await;
+            let signal = tokio::select! {
+                s = signal => s,
+                Ok(why) = fatal_rx => {
+                    *failed_in.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                    "the follower stopped"
+                }
+            };
             eprintln!(
                 "healthcode: {signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
             );
@@ -323,13 +346,153 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 stopped.in_flight, stopped.drained_in
             );
         }
-        anyhow::Ok(())
+        let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match failed {
+            Some(why) => bail!("stopped following: {why}"),
+            None => anyhow::Ok(()),
+        }
     });
     // A rebuild still running on a blocking thread is abandoned (its output is written
     // atomically); a live write that was acknowledged is already on disk.
     rt.shutdown_timeout(Duration::from_secs(1));
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the state directory as its writer (its lock, its logs replayed) and the index to serve:
+/// `index_path`, or the one `CURRENT` records when that one is newer.
+fn open_writer(
+    state_dir: &Path,
+    index_path: PathBuf,
+    key: &Key,
+) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
+    let (overlay, replay) = Overlay::open(state_dir, key.fingerprint())?;
+    eprintln!(
+        "healthcode: state directory {}: {} live writes replayed (sequence {}){}",
+        state_dir.display(),
+        replay.entries.len(),
+        overlay.sequence(),
+        if replay.torn_bytes > 0 {
+            format!(
+                ", a torn last record of {} bytes cut off (it was never acknowledged)",
+                replay.torn_bytes
+            )
+        } else {
+            String::new()
+        }
+    );
+    let mut index = serve::open_index(&index_path, key)?;
+    let mut index_path = index_path;
+    // A rebuild or reload since the last start is recorded in the state directory: serve it
+    // when it is newer than --index, so that a restart never goes back silently.
+    if let Some(cur) = serve::state::read_current(state_dir).filter(|c| *c != index_path) {
+        match serve::open_index(&cur, key) {
+            Ok(newer) if newer.data_as_of() > index.data_as_of() => {
+                eprintln!(
+                    "healthcode: serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
+                    cur.display(),
+                    newer.data_as_of(),
+                    index_path.display(),
+                    index.data_as_of()
+                );
+                index = newer;
+                index_path = cur;
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "healthcode: WARNING: the index recorded in the state directory is unusable ({e}); serving --index"
+            ),
+        }
+    }
+    Ok((overlay, index, index_path))
+}
+
+/// Opens the state directory `dir` as a follower of its writer: waits (looking every `every`)
+/// until the writer has created its log and an index to serve is known, replays the log, and
+/// opens the index `CURRENT` names (else `index_arg`).
+fn open_follower(
+    dir: &Path,
+    index_arg: Option<&Path>,
+    key: &Key,
+    every: Duration,
+) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
+    let mut said = false;
+    loop {
+        // CURRENT before the log: the log then holds every write the named index folds.
+        let current = serve::state::read_current(dir);
+        if (current.is_some() || index_arg.is_some())
+            && let Some((overlay, first)) = Overlay::follow(dir, key.fingerprint())?
+        {
+            eprintln!(
+                "healthcode: following state directory {}: {} live writes applied (sequence {}){}",
+                overlay.dir().display(),
+                first.entries.len(),
+                overlay.sequence(),
+                if first.pending > 0 {
+                    format!(
+                        ", {} bytes of a record being written waited for",
+                        first.pending
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            let (index, path) = match (current, index_arg) {
+                (Some(cur), fallback) => match serve::open_index(&cur, key) {
+                    Ok(i) => (i, cur),
+                    Err(e) => {
+                        let Some(f) = fallback else {
+                            bail!(
+                                "{e} (the index {}/CURRENT names); pass --index FILE to serve another until the writer swaps a good one in",
+                                dir.display()
+                            );
+                        };
+                        eprintln!(
+                            "healthcode: WARNING: the index the writer serves is unusable here ({e}); serving --index until it swaps another in"
+                        );
+                        (serve::open_index(f, key)?, f.to_path_buf())
+                    }
+                },
+                (None, Some(f)) => (serve::open_index(f, key)?, f.to_path_buf()),
+                (None, None) => unreachable!("checked above"),
+            };
+            return Ok((overlay, index, path));
+        }
+        if !said {
+            eprintln!(
+                "healthcode: waiting for the writer of {} to create its live-update log{}…",
+                dir.display(),
+                if index_arg.is_none() {
+                    " and name its index in CURRENT (or pass --index FILE)"
+                } else {
+                    ""
+                }
+            );
+            said = true;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// A follower's event, for its log.
+fn describe(e: &FollowEvent) -> String {
+    match e {
+        FollowEvent::Applied { from, to } if from == to => format!("applied live write {to}"),
+        FollowEvent::Applied { from, to } => format!("applied live writes {from}–{to}"),
+        FollowEvent::Swapped {
+            path,
+            generation,
+            folded,
+        } => format!(
+            "the writer serves {}: verified and swapped in as generation {generation} (it folds live writes through {folded})",
+            path.display()
+        ),
+        FollowEvent::SwapRefused(why) => format!("WARNING: {why}"),
+        FollowEvent::Stuck { at, bytes } => format!(
+            "WARNING: the live-update log holds a damaged record at byte {at} followed by intact ones ({bytes} bytes): nothing after it is applied until the writer's log is repaired"
+        ),
+        FollowEvent::Fatal(why) => format!("ERROR: {why}"),
+    }
 }
 
 /// Installs the handlers of Ctrl-C and SIGTERM at once (a signal from now on drains rather than

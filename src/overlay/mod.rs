@@ -2,9 +2,14 @@
 //! memory on top of the served index and made durable in an append-only log in the state
 //! directory before they are acknowledged.
 //!
+//! A state directory has one writer (the server holding its `LOCK`, which appends to the log) and
+//! any number of followers (servers that open it read-only and tail the log, [`Overlay::follow`]).
+//!
 //! Invariant: every entry has a sequence number; an index records the sequence through which it
 //! folded the log (`Index::folded`), and only entries after that are applied on top of it, so an
-//! entry is never dropped and never applied twice, whatever the order of swaps and rebuilds.
+//! entry is never dropped and never applied twice, whatever the order of swaps and rebuilds. A
+//! follower applies the writer's entries in the same order, each once, never one that fails its
+//! checksum.
 
 pub mod log;
 
@@ -19,7 +24,14 @@ use crate::audit::{self, AuditError, AuditLog, Record};
 use crate::domain::{
     Day, Period, PersonRecords, RegionCode, Registration, RiskArea, RiskLevel, Verification,
 };
-pub use log::{LogError, LogFile, LogWriter, Replay};
+pub use log::{LogError, LogFile, LogWriter, Polled, Replay, Tail};
+
+/// The file in a state directory where its writer announces the address it listens on, so that
+/// a follower refusing a write can say where writes go.
+pub const WRITER_FILE: &str = "WRITER";
+
+/// The live-update log's file name in a state directory.
+pub const LOG_FILE: &str = "overlay.log";
 
 /// What one live write changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,21 +187,35 @@ pub enum OverlayError {
     Audit(#[from] AuditError),
 }
 
+/// How a server holds its state directory.
+enum Mode {
+    /// It owns the directory: it appends to the log and the audit log.
+    Writer {
+        log: Mutex<LogWriter>,
+        /// Written before `log`, under its lock, so both logs hold writes in the same order.
+        audit: AuditLog,
+        /// Held for the overlay's life: one writer per state directory.
+        _lock: File,
+    },
+    /// It reads the directory another server writes, applying the log's records as they come.
+    Follower {
+        tail: Mutex<Tail>,
+        /// Bytes after the last intact record at the last look (a record being written).
+        pending: AtomicU64,
+    },
+}
+
 /// The live-update overlay of one state directory.
 pub struct Overlay {
     dir: PathBuf,
     log_id: u64,
-    writer: Mutex<LogWriter>,
-    /// Written before `writer`, under its lock, so both logs hold writes in the same order.
-    audit: AuditLog,
+    mode: Mode,
     sequence: AtomicU64,
     /// Live person records by keyed hash, each with its sequence, in sequence order.
     persons: DashMap<u64, Vec<(u64, PersonRecord)>>,
     person_records: AtomicUsize,
     /// Risk-area changes with their sequences, in sequence order.
     risk: RwLock<Vec<(u64, Change)>>,
-    /// Held for the overlay's life: one server per state directory.
-    _lock: File,
 }
 
 impl std::fmt::Debug for Overlay {
@@ -228,10 +254,12 @@ impl Overlay {
             .open(dir.join("LOCK"))
             .map_err(|e| err(format!("cannot open LOCK: {e}")))?;
         lock.try_lock().map_err(|_| {
-            err("it is in use by another healthcode server (LOCK is held); give each server its own --state-dir".into())
+            err(format!(
+                "it is in use by another healthcode server (LOCK is held): give each writer its own --state-dir, or serve a read-only replica of that server with `serve --follow {}`",
+                dir.display()
+            ))
         })?;
-        let (writer, replay) =
-            LogWriter::open_with(&dir.join("overlay.log"), key_fingerprint, wrap)?;
+        let (writer, replay) = LogWriter::open_with(&dir.join(LOG_FILE), key_fingerprint, wrap)?;
         let last = replay.entries.last().map_or(0, |e| e.seq);
         let opened = AuditLog::open(&dir.join(audit::AUDIT_FILE), last).map_err(|e| match e {
             AuditError::Broken { .. } => err(format!(
@@ -242,28 +270,131 @@ impl Overlay {
         })?;
         let start = start_record(&opened, &replay, writer.log_id());
         opened.log.append(start)?;
-        let o = Overlay {
-            dir: dir.to_path_buf(),
-            log_id: writer.log_id(),
-            writer: Mutex::new(writer),
-            audit: opened.log,
-            sequence: AtomicU64::new(0),
-            persons: DashMap::new(),
-            person_records: AtomicUsize::new(0),
-            risk: RwLock::new(Vec::new()),
-            _lock: lock,
-        };
+        let o = Overlay::new(
+            dir,
+            writer.log_id(),
+            Mode::Writer {
+                log: Mutex::new(writer),
+                audit: opened.log,
+                _lock: lock,
+            },
+        );
         for e in &replay.entries {
             o.apply(e);
         }
         Ok((o, replay))
     }
 
+    fn new(dir: &Path, log_id: u64, mode: Mode) -> Overlay {
+        Overlay {
+            dir: dir.to_path_buf(),
+            log_id,
+            mode,
+            sequence: AtomicU64::new(0),
+            persons: DashMap::new(),
+            person_records: AtomicUsize::new(0),
+            risk: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Opens the state directory `dir` that another server writes, read-only: takes no lock,
+    /// writes nothing, and applies every intact record of its log. `None` while the directory has
+    /// no log yet (its writer has never started). [`Overlay::catch_up`] applies later records.
+    pub fn follow(
+        dir: &Path,
+        key_fingerprint: u64,
+    ) -> Result<Option<(Overlay, Polled)>, OverlayError> {
+        let dir = &std::path::absolute(dir).map_err(|e| OverlayError::StateDir {
+            path: dir.to_path_buf(),
+            what: e.to_string(),
+        })?;
+        let mut tail = Tail::new(&dir.join(LOG_FILE), key_fingerprint);
+        let Some(first) = tail.poll()? else {
+            return Ok(None);
+        };
+        let log_id = tail.log_id().expect("read with the first records");
+        let o = Overlay::new(
+            dir,
+            log_id,
+            Mode::Follower {
+                tail: Mutex::new(tail),
+                pending: AtomicU64::new(first.pending),
+            },
+        );
+        for e in &first.entries {
+            o.apply(e);
+        }
+        Ok(Some((o, first)))
+    }
+
+    /// A follower: applies the records its writer appended since the last look, in order, and
+    /// returns them. A writer has nothing to catch up with.
+    pub fn catch_up(&self) -> Result<Polled, LogError> {
+        let Mode::Follower { tail, pending } = &self.mode else {
+            return Ok(Polled::default());
+        };
+        let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        let polled = t.poll()?.ok_or_else(|| LogError::Io {
+            path: t.path().to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "the log disappeared"),
+        })?;
+        for e in &polled.entries {
+            self.apply(e);
+        }
+        pending.store(polled.pending, Ordering::Release);
+        Ok(polled)
+    }
+
+    /// True for a follower (it serves the writes of another server and takes none).
+    pub fn is_follower(&self) -> bool {
+        matches!(self.mode, Mode::Follower { .. })
+    }
+
+    /// A follower: bytes after the last intact record of the log at its last look (a record
+    /// being written, waited for). 0 for a writer.
+    pub fn pending_bytes(&self) -> u64 {
+        match &self.mode {
+            Mode::Follower { pending, .. } => pending.load(Ordering::Acquire),
+            Mode::Writer { .. } => 0,
+        }
+    }
+
+    /// Why this server takes no writes, naming where they go; `None` for a writer.
+    pub fn read_only(&self) -> Option<String> {
+        if !self.is_follower() {
+            return None;
+        }
+        let writer = std::fs::read_to_string(self.dir.join(WRITER_FILE))
+            .ok()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        Some(format!(
+            "this server is a read-only follower of the state directory {dir}: send live writes, reloads and rebuilds to its writer, the server holding {dir}/LOCK{at}",
+            dir = self.dir.display(),
+            at = writer.map_or_else(String::new, |a| format!(
+                " (it last announced {a} in {WRITER_FILE})"
+            )),
+        ))
+    }
+
+    /// A writer: records the address it listens on in the state directory, atomically, for
+    /// followers to name when they refuse a write.
+    pub fn announce(&self, addr: &str) -> std::io::Result<()> {
+        if self.is_follower() {
+            return Ok(());
+        }
+        crate::index::write_atomic(&self.dir.join(WRITER_FILE), format!("{addr}\n").as_bytes())
+            .map_err(std::io::Error::other)
+    }
+
     /// Appends an audit record of an action that is not a live write (a reload, a rebuild, a
     /// refused request), stamped with the current live-update sequence; durable when it returns.
     pub fn audit(&self, mut r: Record) -> Result<Record, AuditError> {
+        let Mode::Writer { audit, .. } = &self.mode else {
+            return Err(AuditError::ReadOnly(self.read_only().expect("a follower")));
+        };
         r.overlay_sequence = self.sequence();
-        self.audit.append(r)
+        audit.append(r)
     }
 
     /// The state directory.
@@ -294,7 +425,10 @@ impl Overlay {
         check: impl FnOnce(&Change) -> Result<(), String>,
         then: impl FnOnce(),
     ) -> Result<u64, WriteError> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Mode::Writer { log, audit, .. } = &self.mode else {
+            return Err(WriteError::ReadOnly(self.read_only().expect("a follower")));
+        };
+        let mut w = log.lock().unwrap_or_else(|p| p.into_inner());
         let entry = Entry {
             seq: self.sequence() + 1,
             at_ms: chrono::Utc::now().timestamp_millis(),
@@ -307,18 +441,18 @@ impl Overlay {
             let mut r = audit::of_entry(&entry).outcome(format!("refused: {why}"));
             r.overlay_sequence = self.sequence();
             // Nothing changes either way, so a refusal the audit log cannot take stays refused.
-            let _ = self.audit.append(r);
+            let _ = audit.append(r);
             return Err(WriteError::Refused(why));
         }
         // The audit record first: no write takes effect without one. A crash between the two
         // leaves an `accepted` record whose write never happened; the next start names it.
-        self.audit
+        audit
             .append(audit::of_entry(&entry))
             .map_err(|e| WriteError::Io(format!("the audit log: {e}")))?;
         if let Err(e) = w.append(&entry) {
             let mut r = audit::of_entry(&entry).outcome(format!("failed: {e}"));
             r.overlay_sequence = self.sequence();
-            let _ = self.audit.append(r);
+            let _ = audit.append(r);
             return Err(WriteError::Io(e));
         }
         self.apply(&entry);
@@ -393,8 +527,14 @@ impl Overlay {
 
     /// Every live write through the current sequence, for a rebuild to fold.
     pub fn fold(&self) -> Fold {
-        // Holding the write lock: no write is half-applied while the fold is taken.
-        let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Holding the write (or follow) lock: no write is half-applied while the fold is taken.
+        let (mut _log, mut _tail) = (None, None);
+        match &self.mode {
+            Mode::Writer { log, .. } => _log = Some(log.lock().unwrap_or_else(|p| p.into_inner())),
+            Mode::Follower { tail, .. } => {
+                _tail = Some(tail.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+        }
         let through = self.sequence();
         let risk = self
             .risk
@@ -472,6 +612,9 @@ pub enum WriteError {
     /// Writing or syncing the log failed; nothing was acknowledged.
     #[error("the write was not made durable: {0}")]
     Io(String),
+    /// This server follows another one's state directory and takes no writes (where they go).
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 /// Creates `dir` (and parents) readable by its owner only.
@@ -562,7 +705,10 @@ mod tests {
                 .unwrap()
                 .len(),
         );
-        o.audit.fail_appends();
+        let Mode::Writer { audit, .. } = &o.mode else {
+            unreachable!()
+        };
+        audit.fail_appends();
         let mut applied = false;
         let e = o
             .write("ops", "li", "T-2", v, |_| Ok(()), || applied = true)

@@ -251,7 +251,19 @@ impl AdminService {
             LiveError::NoStateDir => Status::failed_precondition(e.to_string()),
             LiveError::Write(WriteError::Refused(why)) => Status::failed_precondition(why),
             LiveError::Write(WriteError::Io(_)) => Status::unavailable(e.to_string()),
+            LiveError::Write(WriteError::ReadOnly(why)) => Status::failed_precondition(why),
         })
+    }
+
+    /// Refuses every admin write on a follower, before anything is parsed or recorded: it
+    /// takes none, and saying where they go is the useful answer. `FAILED_PRECONDITION`, not
+    /// `UNAVAILABLE`: asking this server again can never succeed, and clients that retry
+    /// `UNAVAILABLE` must not resend a write to whichever replica comes next.
+    fn writable(&self) -> Result<(), Status> {
+        match self.state.read_only() {
+            Some(why) => Err(Status::failed_precondition(why)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -367,6 +379,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::SetRiskAreaRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let parsed = (|| {
@@ -434,6 +447,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::LiftRiskAreaRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let parsed = (|| {
@@ -478,6 +492,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::RecordVerificationRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let parsed = (|| {
@@ -516,6 +531,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::RecordRegistrationRequest>,
     ) -> Result<Response<proto::WriteAck>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let parsed = (|| {
@@ -549,6 +565,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let rec = || {
@@ -597,6 +614,7 @@ impl Admin for AdminService {
         &self,
         req: Request<proto::RebuildRequest>,
     ) -> Result<Response<Self::RebuildStream>, Status> {
+        self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
         let rec = {
@@ -689,12 +707,22 @@ impl Admin for AdminService {
         _: Request<proto::InfoRequest>,
     ) -> Result<Response<proto::InfoResponse>, Status> {
         let snap = self.state.current();
+        let overlay = self.state.overlay.as_ref();
         Ok(Response::new(proto::InfoResponse {
             generation: snap.generation,
             persons: u64::from(snap.index.persons()),
             data_as_of: snap.index.data_as_of().to_string(),
             policy: self.state.policy.as_str().to_string(),
             overlay_sequence: self.state.overlay_sequence(),
+            folded_sequence: snap.folded,
+            index_build_id: snap.index.build_id(),
+            role: match overlay {
+                Some(o) if o.is_follower() => "follower",
+                Some(_) => "writer",
+                None => "",
+            }
+            .to_string(),
+            log_pending_bytes: overlay.map_or(0, |o| o.pending_bytes()),
         }))
     }
 }

@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod auth;
 pub mod drain;
+pub mod follow;
 pub mod grpc;
 pub mod limits;
 pub mod rebuild;

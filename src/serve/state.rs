@@ -139,6 +139,12 @@ impl State {
         overlay: Option<Overlay>,
     ) -> Result<State, LoadError> {
         let first = snapshot(overlay.as_ref(), Arc::new(index), path, 1)?;
+        if let Some(o) = overlay.as_ref().filter(|o| !o.is_follower())
+            && read_current(o.dir()).as_deref() != Some(first.path.as_path())
+        {
+            // CURRENT names what the writer serves: its followers serve the same file.
+            record_current(o, &first.path);
+        }
         Ok(State {
             snapshot: ArcSwap::from_pointee(first),
             key,
@@ -181,14 +187,8 @@ impl State {
         let generation = next.generation;
         let pointer = next.path.clone();
         self.snapshot.store(Arc::new(next));
-        if let Some(o) = &self.overlay {
-            // Best effort: a restart that cannot read it serves the --index file instead.
-            if let Err(e) = write_current(o.dir(), &pointer) {
-                eprintln!(
-                    "healthcode: WARNING: could not record the serving index in {}: {e}",
-                    o.dir().display()
-                );
-            }
+        if let Some(o) = self.overlay.as_ref().filter(|o| !o.is_follower()) {
+            record_current(o, &pointer);
         }
         Ok(generation)
     }
@@ -225,8 +225,13 @@ impl State {
         )?)
     }
 
+    /// Why this server takes no writes (a follower), naming where they go; `None` when it does.
+    pub fn read_only(&self) -> Option<String> {
+        self.overlay.as_ref().and_then(Overlay::read_only)
+    }
+
     /// Replaces the snapshot by one with the same index and the risk areas now in force.
-    fn refresh_risk_areas(&self) {
+    pub(crate) fn refresh_risk_areas(&self) {
         let _g = self.swap.lock().unwrap_or_else(|p| p.into_inner());
         let cur = self.snapshot.load_full();
         let next = snapshot(
@@ -295,6 +300,17 @@ fn snapshot(
 
 /// The file in a state directory naming the index last swapped in.
 pub const CURRENT_FILE: &str = "CURRENT";
+
+/// A writer: records `index` as the one serving in its state directory. Best effort: a restart
+/// that cannot read it serves the --index file instead, and followers keep what they serve.
+fn record_current(o: &Overlay, index: &Path) {
+    if let Err(e) = write_current(o.dir(), index) {
+        eprintln!(
+            "healthcode: WARNING: could not record the serving index in {}: {e}",
+            o.dir().display()
+        );
+    }
+}
 
 /// Records `index` as the one serving, atomically.
 fn write_current(state_dir: &Path, index: &Path) -> std::io::Result<()> {

@@ -196,7 +196,8 @@ impl Drop for Server {
     }
 }
 
-fn bearer(token: Option<&str>) -> Bearer {
+/// The interceptor sending `token` (none when `None`).
+pub fn bearer(token: Option<&str>) -> Bearer {
     Bearer(token.map(|t| {
         format!("Bearer {t}")
             .parse()

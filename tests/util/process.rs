@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{ADMIN_TOKEN, QUERY_TOKEN};
 
@@ -99,52 +99,79 @@ pub fn bin() -> Command {
 pub struct ServerProcess {
     /// The process.
     pub child: Child,
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (empty until it listens).
     pub addr: String,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Log>,
     reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The lines a process logged, and whether its standard error has ended.
+#[derive(Default)]
+struct Log {
+    lines: Mutex<(Vec<String>, bool)>,
+    grew: Condvar,
 }
 
 impl ServerProcess {
     /// Starts `cmd` (a `serve` command) and waits for it to announce its address.
-    pub fn start(mut cmd: Command) -> ServerProcess {
+    pub fn start(cmd: Command) -> ServerProcess {
+        ServerProcess::spawn(cmd).listening()
+    }
+
+    /// Starts `cmd` without waiting for anything.
+    pub fn spawn(mut cmd: Command) -> ServerProcess {
         let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let addr = loop {
-            let Some(line) = lines.next() else {
-                panic!(
-                    "the server exited before listening: {}",
-                    log.lock().unwrap().join("\n")
-                );
-            };
-            let line = line.unwrap();
-            log.lock().unwrap().push(line.clone());
-            if let Some(rest) = line.strip_prefix("healthcode: listening on ") {
-                break rest.split(',').next().unwrap().to_string();
-            }
-        };
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Log::default());
         // Keep reading so that the server never blocks on a full pipe.
         let sink = log.clone();
         let reader = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
+                sink.lines.lock().unwrap().0.push(line);
+                sink.grew.notify_all();
             }
+            sink.lines.lock().unwrap().1 = true;
+            sink.grew.notify_all();
         });
         ServerProcess {
             child,
-            addr,
+            addr: String::new(),
             log,
             reader: Some(reader),
         }
     }
 
+    /// Waits for the server to announce its address.
+    pub fn listening(mut self) -> ServerProcess {
+        let line = self.wait_for("healthcode: listening on ");
+        let rest = line.strip_prefix("healthcode: listening on ").unwrap();
+        self.addr = rest.split(',').next().unwrap().to_string();
+        self
+    }
+
+    /// Waits for a logged line starting with `prefix` (one logged already counts) and returns
+    /// it; panics with the log if the process ends its log first.
+    pub fn wait_for(&self, prefix: &str) -> String {
+        let mut g = self.log.lines.lock().unwrap();
+        loop {
+            if let Some(l) = g.0.iter().find(|l| l.starts_with(prefix)) {
+                return l.clone();
+            }
+            assert!(
+                !g.1,
+                "the server ended its log before saying {prefix:?}:\n{}",
+                g.0.join("\n")
+            );
+            g = self.log.grew.wait(g).unwrap();
+        }
+    }
+
     /// The lines logged so far.
     pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.log.lines.lock().unwrap().0.clone()
     }
 
     /// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT`…).

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod explain;
 pub mod generate;
+pub mod logging;
 pub mod query;
 pub mod serve;
 pub mod verify;

@@ -18,6 +18,7 @@ use healthcode::serve::limits::default_max_in_flight;
 use healthcode::serve::{self, Limits, LimitsConfig, ServerTls, State, Tokens};
 
 use super::demo;
+use super::logging::{self, LogFormat};
 
 /// Arguments of `healthcode serve`.
 #[derive(clap::Args)]
@@ -78,6 +79,10 @@ pub struct ServeArgs {
     /// cut (seconds, or a number with ms, s or m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// How the log on stderr is written: text for a person at a terminal, json for a log
+    /// collector (one object per line). The level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 /// `NAME=PERSONS_PER_SEC` of `--rate-limit-for`.
@@ -113,8 +118,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// Runs `healthcode serve`.
+/// Runs `healthcode serve`: installs the log, then serves. With `--log-format json` an error
+/// that stops the server is a JSON line too.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let format = args.log_format;
+    let (filter, _) = logging::filter().map_err(anyhow::Error::msg)?;
+    logging::init(format, filter);
+    match serve(args) {
+        Err(e) if format == LogFormat::Json => {
+            tracing::error!(error = %format!("{e:#}"), "{e:#}");
+            Ok(ExitCode::from(2))
+        }
+        r => r,
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // TLS files first: a bad one is reported before any data is built or opened.
     let tls = ServerTls::from_files(
         args.tls_cert.as_deref(),
@@ -148,7 +167,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tokens = match (&tokens_path, args.insecure_no_auth) {
         (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
         (None, true) => {
-            eprintln!("healthcode: WARNING: serving without credentials (--insecure-no-auth)");
+            tracing::warn!(
+                auth = "none",
+                "serving without credentials (--insecure-no-auth)"
+            );
             Tokens::disabled()
         }
         (None, false) => bail!(
@@ -184,8 +206,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, None) => Key::home_dir()?.join("state"),
     };
     let (overlay, replay) = Overlay::open(&state_dir, key.fingerprint())?;
-    eprintln!(
-        "healthcode: state directory {}: {} live writes replayed (sequence {}){}",
+    tracing::info!(
+        state_dir = %state_dir.display(),
+        replayed = replay.entries.len(),
+        sequence = overlay.sequence(),
+        torn_bytes = replay.torn_bytes,
+        "state directory {}: {} live writes replayed (sequence {}){}",
         state_dir.display(),
         replay.entries.len(),
         overlay.sequence(),
@@ -206,8 +232,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(cur) = serve::state::read_current(&state_dir).filter(|c| *c != index_path) {
         match serve::open_index(&cur, &key) {
             Ok(newer) if newer.data_as_of() > index.data_as_of() => {
-                eprintln!(
-                    "healthcode: serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
+                tracing::info!(
+                    index = %cur.display(),
+                    data_as_of = %newer.data_as_of(),
+                    instead_of = %index_path.display(),
+                    "serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
                     cur.display(),
                     newer.data_as_of(),
                     index_path.display(),
@@ -217,13 +246,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 index_path = cur;
             }
             Ok(_) => {}
-            Err(e) => eprintln!(
-                "healthcode: WARNING: the index recorded in the state directory is unusable ({e}); serving --index"
+            Err(e) => tracing::warn!(
+                index = %cur.display(),
+                error = %e,
+                "the index recorded in the state directory is unusable ({e}); serving --index"
             ),
         }
     }
-    eprintln!(
-        "healthcode: serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
+    tracing::info!(
+        index = %index_path.display(),
+        persons = index.persons(),
+        data_as_of = %index.data_as_of(),
+        bytes = index.len(),
+        open_ms = started.elapsed().as_millis() as u64,
+        "serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
         index_path.display(),
         index.persons(),
         index.data_as_of(),
@@ -253,15 +289,27 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             |d| d.to_string(),
         );
         match &tls {
-            Some(t) => eprintln!("healthcode: {}", t.describe()),
-            None => eprintln!("healthcode: TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"),
+            Some(t) => tracing::info!(
+                tls = if t.client_ca.is_some() { "mutual" } else { "on" },
+                "{}",
+                t.describe()
+            ),
+            None => tracing::info!(
+                tls = "off",
+                "TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"
+            ),
         }
-        eprintln!(
-            "healthcode: listening on {addr}, policy {}, query day {day}",
+        tracing::info!(
+            addr = %addr,
+            policy = %args.policy,
+            query_day = %day,
+            "listening on {addr}, policy {}, query day {day}",
             args.policy
         );
-        eprintln!(
-            "healthcode: at most {} queries in flight; rate limit {}",
+        tracing::info!(
+            max_in_flight = limits.max_in_flight(),
+            rate_limit = args.rate_limit.map_or(0, |r| r.get()),
+            "at most {} queries in flight; rate limit {}",
             limits.max_in_flight(),
             args.rate_limit.map_or_else(
                 || "none".to_string(),
@@ -269,22 +317,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         );
         if let Some(p) = &tokens_path {
-            eprintln!("healthcode: credentials from {}", p.display());
+            tracing::info!(tokens = %p.display(), "credentials from {}", p.display());
         }
         if let Some(d) = &demo {
-            eprintln!(
-                "healthcode: try it from another terminal (the query token is read from {}):",
+            // Instructions for the person at the terminal, on stdout rather than in the log:
+            // they show whole (synthetic) document numbers, which no log line may.
+            println!(
+                "Try it from another terminal (the query token is read from {}):",
                 d.tokens.display()
             );
             for (id, what) in demo::examples(d, &state) {
-                eprintln!("  cargo run --release -- query {id} --server {addr}    # {what}");
+                println!("  cargo run --release -- query {id} --server {addr}    # {what}");
             }
         }
         let drain_timeout = args.drain_timeout;
         let shutdown = async move {
             let signal = signal.await;
-            eprintln!(
-                "healthcode: {signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
+            tracing::info!(
+                signal,
+                drain_timeout_ms = drain_timeout.as_millis() as u64,
+                "{signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
             );
         };
         let options = serve::Options {
@@ -294,14 +346,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let stopped = serve::serve_with(state, tokens, listener, shutdown, options).await?;
         if stopped.cut > 0 {
-            eprintln!(
-                "healthcode: drain timeout ({drain_timeout:?}): cut {} of {} in-flight requests; stopped",
-                stopped.cut, stopped.in_flight
+            tracing::warn!(
+                cut = stopped.cut,
+                in_flight = stopped.in_flight,
+                "drain timeout ({drain_timeout:?}): cut {} of {} in-flight requests; stopped",
+                stopped.cut,
+                stopped.in_flight
             );
         } else {
-            eprintln!(
-                "healthcode: stopped after draining {} in-flight requests in {:.2?}",
-                stopped.in_flight, stopped.drained_in
+            tracing::info!(
+                in_flight = stopped.in_flight,
+                drained_ms = stopped.drained_in.as_millis() as u64,
+                "stopped after draining {} in-flight requests in {:.2?}",
+                stopped.in_flight,
+                stopped.drained_in
             );
         }
         anyhow::Ok(())

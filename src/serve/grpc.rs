@@ -8,6 +8,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
@@ -213,6 +214,45 @@ fn person(state: &State, id_number: &str) -> Result<(u64, String), Status> {
     Ok((state.key.hash_id(id), id.masked()))
 }
 
+/// What a live write changes, for the log: its kind and a sentence naming its subject (an area
+/// code, or a masked document number).
+fn change_summary(c: &Change) -> (&'static str, String) {
+    match c {
+        Change::SetRiskArea {
+            area,
+            level,
+            period,
+        } => (
+            "set_risk_area",
+            format!(
+                "risk area {area} set to {level} from {}{}",
+                period.from,
+                period.to.map_or(String::new(), |t| format!(" to {t}"))
+            ),
+        ),
+        Change::LiftRiskArea { area, to } => (
+            "lift_risk_area",
+            format!("risk area {area} lifted after {to}"),
+        ),
+        Change::Verification {
+            masked,
+            verified_on,
+            ..
+        } => (
+            "verification",
+            format!("verification of {masked} on {verified_on}"),
+        ),
+        Change::Registration {
+            masked,
+            registered_on,
+            ..
+        } => (
+            "registration",
+            format!("registration of {masked} on {registered_on}"),
+        ),
+    }
+}
+
 impl AdminService {
     /// Makes a change durable on a blocking thread (the fsync) and acknowledges its sequence.
     async fn write(
@@ -224,11 +264,33 @@ impl AdminService {
         check: impl FnOnce(&Change, &Snapshot) -> Result<(), String> + Send + 'static,
     ) -> Result<u64, Status> {
         let state = self.state.clone();
+        let (kind, what) = change_summary(&change);
+        let who = caller.clone();
         let res = tokio::task::spawn_blocking(move || {
             state.write(&caller, &operator, &reason, change, check)
         })
         .await
         .map_err(|e| Status::internal(format!("the write task failed: {e}")))?;
+        match &res {
+            Ok(sequence) => tracing::info!(
+                kind,
+                sequence,
+                caller = %who,
+                "live write {sequence} by {who}: {what} (durable)"
+            ),
+            Err(LiveError::Write(WriteError::Io(e))) => tracing::warn!(
+                kind,
+                caller = %who,
+                error = %e,
+                "live write by {who} not acknowledged ({what}): {e}"
+            ),
+            Err(e) => tracing::info!(
+                kind,
+                caller = %who,
+                error = %e,
+                "live write by {who} refused ({what}): {e}"
+            ),
+        }
         res.map_err(|e| match e {
             LiveError::NoStateDir => Status::failed_precondition(e.to_string()),
             LiveError::Write(WriteError::Refused(why)) => Status::failed_precondition(why),
@@ -287,6 +349,55 @@ impl AdminService {
 fn level_name(level: i32) -> String {
     proto::RiskLevel::try_from(level)
         .map_or_else(|_| level.to_string(), |l| l.as_str_name().to_string())
+}
+
+/// A rebuild's progress in the log.
+fn log_rebuild(e: &RebuildEvent) {
+    match e {
+        RebuildEvent::Started { out, folded } => tracing::info!(
+            kind = "rebuild",
+            stage = "started",
+            index = %out.display(),
+            folded,
+            "rebuild: building {} (folding live writes through sequence {folded})",
+            out.display()
+        ),
+        RebuildEvent::Stage { stage, n, of } => tracing::info!(
+            kind = "rebuild",
+            stage = stage.name(),
+            n,
+            of,
+            "rebuild: stage {n} of {of}: {}",
+            stage.describe()
+        ),
+        RebuildEvent::Built {
+            persons,
+            rows,
+            rejected,
+            seconds,
+            ..
+        } => tracing::info!(
+            kind = "rebuild",
+            stage = "built",
+            persons,
+            rows,
+            rejected,
+            seconds,
+            "rebuild: built {persons} persons from {rows} feed rows ({rejected} rejected) in {seconds:.1} s"
+        ),
+        RebuildEvent::Swapped { generation } => tracing::info!(
+            kind = "rebuild",
+            stage = "swapped",
+            generation,
+            "rebuild: generation {generation} is serving"
+        ),
+        RebuildEvent::Failed(why) => tracing::warn!(
+            kind = "rebuild",
+            stage = "failed",
+            error = %why,
+            "rebuild failed, the previous index keeps serving: {why}"
+        ),
+    }
 }
 
 /// The wire stage of a rebuild event.
@@ -546,9 +657,29 @@ impl Admin for AdminService {
         self.audit(rec().outcome("requested")).await?;
         let state = self.state.clone();
         let path = PathBuf::from(&r.path);
+        let started = Instant::now();
         let res = tokio::task::spawn_blocking(move || state.reload(&path, r.force))
             .await
             .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
+        let took = started.elapsed();
+        match &res {
+            Ok(generation) => tracing::info!(
+                kind = "reload",
+                path = %r.path,
+                generation,
+                caller = %who,
+                took_ms = took.as_millis() as u64,
+                "reload by {who}: {} verified and serving as generation {generation} ({took:.2?})",
+                r.path
+            ),
+            Err(e) => tracing::warn!(
+                kind = "reload",
+                path = %r.path,
+                caller = %who,
+                error = %e,
+                "reload by {who} refused, the previous index keeps serving: {e}"
+            ),
+        }
         let (outcome, res) = match res {
             Ok(generation) => (
                 rec().with("generation", generation).outcome("ok"),
@@ -568,7 +699,7 @@ impl Admin for AdminService {
         };
         // The request is on record already; an outcome the log cannot take does not undo it.
         if let Err(e) = self.audit(outcome).await {
-            eprintln!("healthcode: WARNING: {}", e.message());
+            tracing::warn!(error = %e.message(), "{}", e.message());
         }
         res
     }
@@ -612,6 +743,7 @@ impl Admin for AdminService {
                     RebuildEvent::Failed(why) => Some(rec().outcome(format!("failed: {why}"))),
                     _ => None,
                 };
+                log_rebuild(&e);
                 if let (Some(o), Some(overlay)) = (outcome, &state.overlay) {
                     let index = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let o = match index {
@@ -619,7 +751,10 @@ impl Admin for AdminService {
                         None => o,
                     };
                     if let Err(e) = overlay.audit(o) {
-                        eprintln!("healthcode: WARNING: the audit log could not record a rebuild's outcome: {e}");
+                        tracing::warn!(
+                            error = %e,
+                            "the audit log could not record a rebuild's outcome: {e}"
+                        );
                     }
                 }
                 // A caller that hung up does not stop the rebuild.

@@ -184,8 +184,10 @@ impl State {
         if let Some(o) = &self.overlay {
             // Best effort: a restart that cannot read it serves the --index file instead.
             if let Err(e) = write_current(o.dir(), &pointer) {
-                eprintln!(
-                    "healthcode: WARNING: could not record the serving index in {}: {e}",
+                tracing::warn!(
+                    state_dir = %o.dir().display(),
+                    error = %e,
+                    "could not record the serving index in {}: {e}",
                     o.dir().display()
                 );
             }

@@ -123,8 +123,8 @@ impl ServerProcess {
             };
             let line = line.unwrap();
             log.lock().unwrap().push(line.clone());
-            if let Some(rest) = line.strip_prefix("healthcode: listening on ") {
-                break rest.split(',').next().unwrap().to_string();
+            if let Some(addr) = listening_addr(&line) {
+                break addr;
             }
         };
         // Keep reading so that the server never blocks on a full pipe.
@@ -169,6 +169,18 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a server's "listening on" line, in either log format.
+pub fn listening_addr(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix("healthcode: listening on ") {
+        return Some(rest.split(',').next().unwrap().to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if !v["message"].as_str()?.starts_with("listening on ") {
+        return None;
+    }
+    v["addr"].as_str().map(str::to_string)
 }
 
 /// The path as a `&str`, for argument lists.

@@ -15,7 +15,7 @@ use healthcode::domain::{Day, Policy};
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
 use healthcode::serve::limits::default_max_in_flight;
-use healthcode::serve::{self, Limits, LimitsConfig, ServerTls, State, Tokens};
+use healthcode::serve::{self, Limits, LimitsConfig, Metrics, ServerTls, State, Tokens};
 
 use super::demo;
 use super::logging::{self, LogFormat};
@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// cut (seconds, or a number with ms, s or m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9100; port 0
+    /// picks a free one). Default: no metrics are kept.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// How the log on stderr is written: text for a person at a terminal, json for a log
     /// collector (one object per line). The level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
@@ -284,6 +288,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let signal = shutdown_signal()?;
+        let metrics = match args.metrics {
+            Some(at) => {
+                let (listener, addr) = serve::bind(at)
+                    .await
+                    .with_context(|| format!("--metrics {at}: listening"))?;
+                let metrics = Metrics::new(state.clone(), limits.clone());
+                tokio::spawn(serve::metrics_http::serve(
+                    listener,
+                    metrics.clone(),
+                    std::future::pending(),
+                ));
+                tracing::info!(
+                    metrics_addr = %addr,
+                    "metrics at http://{addr}{}",
+                    serve::metrics_http::PATH
+                );
+                Some(metrics)
+            }
+            None => None,
+        };
         let day = state.today.map_or_else(
             || format!("today in Beijing ({})", Day::today_beijing()),
             |d| d.to_string(),
@@ -343,6 +367,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tls,
             drain_timeout,
             limits,
+            metrics,
         };
         let stopped = serve::serve_with(state, tokens, listener, shutdown, options).await?;
         if stopped.cut > 0 {

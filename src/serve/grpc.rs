@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
 use super::limits::{Deadline, Limits};
+use super::metrics::{Method, Metrics, Tally};
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
 use super::wire::{
@@ -35,6 +36,16 @@ pub struct HealthCodeService {
     pub state: Arc<State>,
     /// Admission: in-flight permits for stream messages, per-caller rate limits.
     pub limits: Arc<Limits>,
+    /// Where answers and refusals are counted, when the server keeps metrics.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// Records into `metrics` when the server keeps them.
+#[inline]
+fn note(metrics: &Option<Arc<Metrics>>, f: impl FnOnce(&Metrics)) {
+    if let Some(m) = metrics {
+        f(m);
+    }
 }
 
 /// Ids between two looks at the clock in a batch: a few microseconds of work each.
@@ -61,18 +72,29 @@ impl HealthCode for HealthCodeService {
         req: Request<proto::CodeRequest>,
     ) -> Result<Response<EncodedCode>, Status> {
         let (who, deadline) = query_caller(&req);
-        self.limits.charge(who, 1)?;
+        self.limits
+            .charge(who, 1)
+            .inspect_err(|_| note(&self.metrics, |m| m.rate_limited(Method::GET_CODE)))?;
         Deadline::check_opt(deadline.as_ref(), 0, Some(1))?;
         let r = req.into_inner();
         let snap = self.state.current();
-        Ok(Response::new(answer_with(
+        let mut tally = Tally::default();
+        let answer = answer_with(
             &self.state,
             &snap,
             &r.id_number,
             &r.as_of,
             &mut None,
-            |code, known, stamp| wire::code(&snap, code, known, stamp),
-        )?))
+            |code, known, stamp| {
+                tally.add(code, known);
+                wire::code(&snap, code, known, stamp)
+            },
+        );
+        if answer.is_err() {
+            tally.add_invalid();
+        }
+        note(&self.metrics, |m| m.answered(&tally));
+        Ok(Response::new(answer?))
     }
 
     async fn get_codes(
@@ -86,23 +108,30 @@ impl HealthCode for HealthCodeService {
             )));
         }
         let (who, deadline) = query_caller(&req);
-        self.limits.charge(who, n)?;
+        self.limits
+            .charge(who, n)
+            .inspect_err(|_| note(&self.metrics, |m| m.rate_limited(Method::GET_CODES)))?;
         let r = req.into_inner();
         let day = query_day(&self.state, &r.as_of)?;
         let snap = self.state.current();
         let stamp = Stamp::new(&snap, day);
         let mut out = BatchWriter::with_capacity(n);
+        let mut tally = Tally::default();
         for (i, id) in r.id_numbers.iter().enumerate() {
             // A call whose client has given up stops here instead of finishing the batch.
             if i % DEADLINE_EVERY == 0 {
                 Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
             }
             if let Err(e) = with_code(&self.state, &snap, id, day, |code, known| {
+                tally.add(code, known);
                 out.valid(&snap, code, known, &stamp)
             }) {
+                tally.add_invalid();
                 out.invalid(&e.0);
             }
         }
+        // Counted once the whole batch is answered: a batch cut by its deadline served nothing.
+        note(&self.metrics, |m| m.answered(&tally));
         Ok(Response::new(out.finish()))
     }
 
@@ -114,6 +143,7 @@ impl HealthCode for HealthCodeService {
     ) -> Result<Response<Self::StreamCodesStream>, Status> {
         let state = self.state.clone();
         let limits = self.limits.clone();
+        let metrics = self.metrics.clone();
         let (who, deadline) = query_caller(&req);
         let who = who.to_string();
         let inbound = req.into_inner();
@@ -126,19 +156,31 @@ impl HealthCode for HealthCodeService {
         let out = inbound.map(move |item| {
             let r = item?;
             Deadline::check_opt(deadline.as_ref(), answered, None)?;
-            let _permit = limits.try_admit()?;
-            limits.charge(&who, 1)?;
+            let _permit = limits
+                .try_admit()
+                .inspect_err(|_| note(&metrics, |m| m.shed(Method::STREAM_CODES)))?;
+            limits
+                .charge(&who, 1)
+                .inspect_err(|_| note(&metrics, |m| m.rate_limited(Method::STREAM_CODES)))?;
             answered += 1;
             let snap = state.current();
-            Ok(answer_with(
+            let mut tally = Tally::default();
+            let answer = answer_with(
                 &state,
                 &snap,
                 &r.id_number,
                 &r.as_of,
                 &mut stamp,
-                |code, known, stamp| wire::code(&snap, code, known, stamp),
-            )
-            .unwrap_or_else(|e| {
+                |code, known, stamp| {
+                    tally.add(code, known);
+                    wire::code(&snap, code, known, stamp)
+                },
+            );
+            if answer.is_err() {
+                tally.add_invalid();
+            }
+            note(&metrics, |m| m.answered(&tally));
+            Ok(answer.unwrap_or_else(|e| {
                 proto::CodeResponse {
                     color: proto::Color::Unspecified as i32,
                     as_of: r.as_of,
@@ -159,6 +201,8 @@ impl HealthCode for HealthCodeService {
 pub struct AdminService {
     /// Shared state.
     pub state: Arc<State>,
+    /// Where swaps are counted, when the server keeps metrics.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 fn parse_region(field: &str, s: &str) -> Result<RegionCode, Status> {
@@ -662,6 +706,8 @@ impl Admin for AdminService {
             .await
             .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
         let took = started.elapsed();
+        let outcome = if res.is_ok() { "ok" } else { "refused" };
+        note(&self.metrics, |m| m.swapped("reload", outcome, took));
         match &res {
             Ok(generation) => tracing::info!(
                 kind = "reload",
@@ -727,6 +773,8 @@ impl Admin for AdminService {
         self.audit(rec().outcome("requested")).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let state = self.state.clone();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         let out = std::sync::Mutex::new(None::<PathBuf>);
         let started = self
             .state
@@ -744,6 +792,15 @@ impl Admin for AdminService {
                     _ => None,
                 };
                 log_rebuild(&e);
+                match &e {
+                    RebuildEvent::Swapped { .. } => {
+                        note(&metrics, |m| m.swapped("rebuild", "ok", started.elapsed()))
+                    }
+                    RebuildEvent::Failed(_) => note(&metrics, |m| {
+                        m.swapped("rebuild", "failed", started.elapsed())
+                    }),
+                    _ => {}
+                }
                 if let (Some(o), Some(overlay)) = (outcome, &state.overlay) {
                     let index = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let o = match index {

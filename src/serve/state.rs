@@ -241,6 +241,11 @@ impl State {
         self.snapshot.store(Arc::new(next));
     }
 
+    /// Whether a rebuild is running.
+    pub fn rebuild_running(&self) -> bool {
+        self.rebuilding.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The overlay's sequence (0 without one).
     pub fn overlay_sequence(&self) -> u64 {
         self.overlay.as_ref().map_or(0, Overlay::sequence)

@@ -26,6 +26,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// The name used on the command line and in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// The variable that sets the level (`RUST_LOG=debug`, `RUST_LOG=healthcode=debug,h2=warn`…).
 pub const LEVEL_VAR: &str = "RUST_LOG";
 

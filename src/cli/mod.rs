@@ -12,4 +12,5 @@ pub mod generate;
 pub mod logging;
 pub mod query;
 pub mod serve;
+pub mod serve_config;
 pub mod verify;

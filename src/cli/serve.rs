@@ -19,74 +19,83 @@ use healthcode::serve::{self, Limits, LimitsConfig, Metrics, ServerTls, State, T
 
 use super::demo;
 use super::logging::{self, LogFormat};
+use super::serve_config;
 
 /// Arguments of `healthcode serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// The index file to serve (default with --demo: the demo index in the healthcode home).
     #[arg(long)]
-    index: Option<PathBuf>,
+    pub(super) index: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
+    pub(super) listen: SocketAddr,
     /// Fixed query day YYYY-MM-DD (default: today in Beijing; with --demo: the demo data's day).
     #[arg(long)]
-    today: Option<String>,
+    pub(super) today: Option<String>,
     /// Rules policy: precision-aware or city-level.
     #[arg(long, default_value = "precision-aware")]
-    policy: Policy,
+    pub(super) policy: Policy,
     /// State directory: the live-update log, rebuilt indexes and the record of the index last
     /// swapped in (default: `state` in the healthcode home; with --demo, the demo's own).
     #[arg(long)]
-    state_dir: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
     /// Secret pseudonymisation key (default: `key` in the healthcode home, created on first use).
     #[arg(long)]
-    key_file: Option<PathBuf>,
+    pub(super) key_file: Option<PathBuf>,
     /// Credentials file: lines `ROLE NAME TOKEN` (ROLE is query or admin).
     #[arg(long)]
-    tokens: Option<PathBuf>,
+    pub(super) tokens: Option<PathBuf>,
     /// Serve without credentials (only for a closed test network).
     #[arg(long)]
-    insecure_no_auth: bool,
+    pub(super) insecure_no_auth: bool,
     /// Generate, build and serve a demo data set (kept in the healthcode home) when none exists.
     #[arg(long)]
-    demo: bool,
+    pub(super) demo: bool,
     /// Persons in the demo data set.
-    #[arg(long, default_value_t = 1_000_000, requires = "demo")]
-    demo_persons: u64,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(super) demo_persons: u64,
     /// Most query calls in flight (a GetCode or GetCodes call, or a StreamCodes message being
     /// evaluated); beyond it a query is refused at once with RESOURCE_EXHAUSTED. Default: 128 a
     /// core, at most 4096.
     #[arg(long, default_value_t = default_max_in_flight())]
-    max_in_flight: usize,
+    pub(super) max_in_flight: usize,
     /// Persons per second each query caller (token name) may look up, with a burst of one
     /// second's worth; beyond it RESOURCE_EXHAUSTED with a retry-after-ms hint. Default: no limit.
     #[arg(long, value_name = "PERSONS_PER_SEC")]
-    rate_limit: Option<NonZeroU32>,
+    pub(super) rate_limit: Option<NonZeroU32>,
     /// A caller's own limit instead of --rate-limit (0: no limit); repeatable.
     #[arg(long, value_name = "NAME=PERSONS_PER_SEC", value_parser = parse_rate_for)]
-    rate_limit_for: Vec<(String, u32)>,
+    pub(super) rate_limit_for: Vec<(String, u32)>,
     /// Serve over TLS with this certificate chain (PEM; needs --tls-key).
     #[arg(long, value_name = "FILE")]
-    tls_cert: Option<PathBuf>,
+    pub(super) tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE")]
-    tls_key: Option<PathBuf>,
+    pub(super) tls_key: Option<PathBuf>,
     /// Mutual TLS: clients must present a certificate signed by this CA (PEM; needs TLS).
     #[arg(long, value_name = "FILE")]
-    client_ca: Option<PathBuf>,
+    pub(super) client_ca: Option<PathBuf>,
     /// On SIGTERM or Ctrl-C, how long the calls in flight may take to finish before they are
     /// cut (seconds, or a number with ms, s or m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    drain_timeout: Duration,
+    pub(super) drain_timeout: Duration,
     /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9100; port 0
     /// picks a free one). Default: no metrics are kept.
     #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
+    pub(super) metrics: Option<SocketAddr>,
     /// How the log on stderr is written: text for a person at a terminal, json for a log
     /// collector (one object per line). The level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
-    log_format: LogFormat,
+    pub(super) log_format: LogFormat,
+    /// Read settings from this TOML file: the keys are these flags without the leading --
+    /// (max-in-flight = 512); a flag given too wins. See docs/config.md.
+    #[arg(long, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
+    /// Print the effective settings as TOML, each with where it came from (default, file or
+    /// flag), and exit without serving.
+    #[arg(long)]
+    pub(super) print_config: bool,
 }
 
 /// `NAME=PERSONS_PER_SEC` of `--rate-limit-for`.
@@ -104,7 +113,7 @@ fn parse_rate_for(s: &str) -> Result<(String, u32), String> {
 }
 
 /// A duration: `10`, `10s`, `500ms` or `2m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => t.split_at(i),
@@ -124,7 +133,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `healthcode serve`: installs the log, then serves. With `--log-format json` an error
 /// that stops the server is a JSON line too.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let resolved = serve_config::apply(&mut args, matches)?;
+    if args.print_config {
+        print!("{}", serve_config::print(&args, &resolved));
+        return Ok(ExitCode::SUCCESS);
+    }
     let format = args.log_format;
     let (filter, _) = logging::filter().map_err(anyhow::Error::msg)?;
     logging::init(format, filter);
@@ -138,6 +152,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(c) = &args.config {
+        tracing::info!(
+            config = %c.display(),
+            "settings from {} (flags given too override it; --print-config shows each)",
+            c.display()
+        );
+    }
     // TLS files first: a bad one is reported before any data is built or opened.
     let tls = ServerTls::from_files(
         args.tls_cert.as_deref(),
@@ -324,13 +345,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
         }
         tracing::info!(
-            addr = %addr,
-            policy = %args.policy,
-            query_day = %day,
-            "listening on {addr}, policy {}, query day {day}",
-            args.policy
-        );
-        tracing::info!(
             max_in_flight = limits.max_in_flight(),
             rate_limit = args.rate_limit.map_or(0, |r| r.get()),
             "at most {} queries in flight; rate limit {}",
@@ -343,6 +357,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(p) = &tokens_path {
             tracing::info!(tokens = %p.display(), "credentials from {}", p.display());
         }
+        // Last: whoever waits for this line finds everything else said.
+        tracing::info!(
+            addr = %addr,
+            policy = %args.policy,
+            query_day = %day,
+            "listening on {addr}, policy {}, query day {day}",
+            args.policy
+        );
         if let Some(d) = &demo {
             // Instructions for the person at the terminal, on stdout rather than in the log:
             // they show whole (synthetic) document numbers, which no log line may.

@@ -7,7 +7,7 @@ mod cli;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// healthcode: the lookup server behind a city's health-code app.
 #[derive(Parser)]
@@ -51,13 +51,20 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: `serve` asks them which values were given as flags.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Gen(a) => cli::generate::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Build(a) => cli::build::run(a),
         Command::Verify(a) => cli::verify::run(a),
-        Command::Serve(a) => cli::serve::run(a),
+        Command::Serve(a) => cli::serve::run(
+            a,
+            matches
+                .subcommand_matches("serve")
+                .expect("the serve subcommand was parsed"),
+        ),
         Command::Query(a) => cli::query::run(a),
         Command::Health(a) => cli::health::run(a),
         Command::Reload(a) => cli::admin::reload(a),

@@ -479,7 +479,11 @@ async fn a_query_that_queued_too_long_in_a_crowd_is_refused_before_any_id_is_eva
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_past_its_deadline_stops_evaluating() {
     let (_dir, state, limits) = world(LimitsConfig::default());
-    let svc = HealthCodeService { state, limits };
+    let svc = HealthCodeService {
+        state,
+        limits,
+        metrics: None,
+    };
     // The deadline has passed when the handler starts (as after a wait for a thread): no id
     // is evaluated, and the call says how far it got.
     let mut req = Request::new(batch(MAX_BATCH));

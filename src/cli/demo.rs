@@ -40,8 +40,10 @@ pub fn ensure(key: &Key, persons: u64) -> anyhow::Result<Demo> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if !demo.index.exists() {
         if !demo.feeds.join("bindings.csv").exists() {
-            eprintln!(
-                "healthcode: generating a demo data set of {persons} persons in {}",
+            tracing::info!(
+                persons,
+                feeds = %demo.feeds.display(),
+                "generating a demo data set of {persons} persons in {}",
                 demo.feeds.display()
             );
             let cfg = GenConfig {
@@ -54,8 +56,9 @@ pub fn ensure(key: &Key, persons: u64) -> anyhow::Result<Demo> {
             synth::generate(&cfg, &demo.feeds, true, &mut |n| bar.set_position(n))?;
             bar.finish_and_clear();
         }
-        eprintln!(
-            "healthcode: building the demo index {}",
+        tracing::info!(
+            index = %demo.index.display(),
+            "building the demo index {}",
             demo.index.display()
         );
         super::build::build(
@@ -77,8 +80,9 @@ pub fn ensure(key: &Key, persons: u64) -> anyhow::Result<Demo> {
             new_secret().map_err(anyhow::Error::msg)?
         );
         write_private(&demo.tokens, &text)?;
-        eprintln!(
-            "healthcode: wrote demo credentials to {}",
+        tracing::info!(
+            tokens = %demo.tokens.display(),
+            "wrote demo credentials to {}",
             demo.tokens.display()
         );
     }

@@ -10,6 +10,8 @@ pub mod eval;
 pub mod explain;
 pub mod generate;
 pub mod health;
+pub mod logging;
 pub mod query;
 pub mod serve;
+pub mod serve_config;
 pub mod verify;

@@ -18,89 +18,107 @@ use healthcode::key::Key;
 use healthcode::overlay::Overlay;
 use healthcode::serve::follow::{FollowEvent, Follower};
 use healthcode::serve::limits::default_max_in_flight;
-use healthcode::serve::{self, Limits, LimitsConfig, ServerTls, State, Tokens};
+use healthcode::serve::{self, Limits, LimitsConfig, Metrics, ServerTls, State, Tokens};
 use memmap2::Mmap;
 
 use super::demo;
+use super::logging::{self, LogFormat};
+use super::serve_config;
 
 /// Arguments of `healthcode serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// The index file to serve (default with --demo: the demo index in the healthcode home).
     #[arg(long)]
-    index: Option<PathBuf>,
+    pub(super) index: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
+    pub(super) listen: SocketAddr,
     /// Fixed query day YYYY-MM-DD (default: today in Beijing; with --demo: the demo data's day).
     #[arg(long)]
-    today: Option<String>,
+    pub(super) today: Option<String>,
     /// Rules policy: precision-aware or city-level.
     #[arg(long, default_value = "precision-aware")]
-    policy: Policy,
+    pub(super) policy: Policy,
     /// State directory: the live-update log, rebuilt indexes and the record of the index last
     /// swapped in (default: `state` in the healthcode home; with --demo, the demo's own).
     #[arg(long)]
-    state_dir: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
     /// Serve as a read-only follower of the server that owns this state directory (its writer):
     /// the index its CURRENT names (else --index), and every live write of its log, applied as
     /// it is appended; live writes, reloads and rebuilds are refused with FAILED_PRECONDITION
     /// naming the writer. Waits for the writer to create the log when there is none yet.
     #[arg(long, value_name = "STATE_DIR", conflicts_with_all = ["state_dir", "demo"])]
-    follow: Option<PathBuf>,
+    pub(super) follow: Option<PathBuf>,
     /// With --follow: how often to look for new live writes and a new index (seconds, or a
     /// number with ms, s or m).
     #[arg(long, default_value = "100ms", value_parser = parse_duration, requires = "follow")]
-    follow_interval: Duration,
+    pub(super) follow_interval: Duration,
     /// Secret pseudonymisation key (default: `key` in the healthcode home, created on first use).
     #[arg(long)]
-    key_file: Option<PathBuf>,
+    pub(super) key_file: Option<PathBuf>,
     /// Credentials file: lines `ROLE NAME TOKEN` (ROLE is query or admin).
     #[arg(long)]
-    tokens: Option<PathBuf>,
+    pub(super) tokens: Option<PathBuf>,
     /// Serve without credentials (only for a closed test network).
     #[arg(long)]
-    insecure_no_auth: bool,
+    pub(super) insecure_no_auth: bool,
     /// Generate, build and serve a demo data set (kept in the healthcode home) when none exists.
     #[arg(long)]
-    demo: bool,
+    pub(super) demo: bool,
     /// Persons in the demo data set.
-    #[arg(long, default_value_t = 1_000_000, requires = "demo")]
-    demo_persons: u64,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(super) demo_persons: u64,
     /// Most query calls in flight (a GetCode or GetCodes call, or a StreamCodes message being
     /// evaluated); beyond it a query is refused at once with RESOURCE_EXHAUSTED. Default: 128 a
     /// core, at most 4096.
     #[arg(long, default_value_t = default_max_in_flight())]
-    max_in_flight: usize,
+    pub(super) max_in_flight: usize,
     /// Queueing-time bound (CoDel-style): once every query has waited longer than this for a
     /// thread for a whole --queue-interval, queries that waited longer are refused with
     /// RESOURCE_EXHAUSTED as they start, before any work; 0 turns it off.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
-    queue_target: Duration,
+    pub(super) queue_target: Duration,
     /// How long the queue must stand above --queue-target before queries are shed by it; also
     /// the longest any query may wait for a thread while the server is crowded.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
-    queue_interval: Duration,
+    pub(super) queue_interval: Duration,
     /// Persons per second each query caller (token name) may look up, with a burst of one
     /// second's worth; beyond it RESOURCE_EXHAUSTED with a retry-after-ms hint. Default: no limit.
     #[arg(long, value_name = "PERSONS_PER_SEC")]
-    rate_limit: Option<NonZeroU32>,
+    pub(super) rate_limit: Option<NonZeroU32>,
     /// A caller's own limit instead of --rate-limit (0: no limit); repeatable.
     #[arg(long, value_name = "NAME=PERSONS_PER_SEC", value_parser = parse_rate_for)]
-    rate_limit_for: Vec<(String, u32)>,
+    pub(super) rate_limit_for: Vec<(String, u32)>,
     /// Serve over TLS with this certificate chain (PEM; needs --tls-key).
     #[arg(long, value_name = "FILE")]
-    tls_cert: Option<PathBuf>,
+    pub(super) tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE")]
-    tls_key: Option<PathBuf>,
+    pub(super) tls_key: Option<PathBuf>,
     /// Mutual TLS: clients must present a certificate signed by this CA (PEM; needs TLS).
     #[arg(long, value_name = "FILE")]
-    client_ca: Option<PathBuf>,
+    pub(super) client_ca: Option<PathBuf>,
     /// On SIGTERM or Ctrl-C, how long the calls in flight may take to finish before they are
     /// cut (seconds, or a number with ms, s or m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    drain_timeout: Duration,
+    pub(super) drain_timeout: Duration,
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9100; port 0
+    /// picks a free one). Default: no metrics are kept.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) metrics: Option<SocketAddr>,
+    /// How the log on stderr is written: text for a person at a terminal, json for a log
+    /// collector (one object per line). The level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) log_format: LogFormat,
+    /// Read settings from this TOML file: the keys are these flags without the leading --
+    /// (max-in-flight = 512); a flag given too wins. See docs/config.md.
+    #[arg(long, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
+    /// Print the effective settings as TOML, each with where it came from (default, file or
+    /// flag), and exit without serving.
+    #[arg(long)]
+    pub(super) print_config: bool,
 }
 
 /// `NAME=PERSONS_PER_SEC` of `--rate-limit-for`.
@@ -136,8 +154,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// Runs `healthcode serve`.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Runs `healthcode serve`: installs the log, then serves. With `--log-format json` an error
+/// that stops the server is a JSON line too.
+pub fn run(mut args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let resolved = serve_config::apply(&mut args, matches)?;
+    if args.print_config {
+        print!("{}", serve_config::print(&args, &resolved));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let format = args.log_format;
+    let (filter, _) = logging::filter().map_err(anyhow::Error::msg)?;
+    logging::init(format, filter);
+    match serve(args) {
+        Err(e) if format == LogFormat::Json => {
+            tracing::error!(error = %format!("{e:#}"), "{e:#}");
+            Ok(ExitCode::from(2))
+        }
+        r => r,
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(c) = &args.config {
+        tracing::info!(
+            config = %c.display(),
+            "settings from {} (flags given too override it; --print-config shows each)",
+            c.display()
+        );
+    }
     // TLS files first: a bad one is reported before any data is built or opened.
     let tls = ServerTls::from_files(
         args.tls_cert.as_deref(),
@@ -170,7 +214,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tokens = match (&tokens_path, args.insecure_no_auth) {
         (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
         (None, true) => {
-            eprintln!("healthcode: WARNING: serving without credentials (--insecure-no-auth)");
+            tracing::warn!(
+                auth = "none",
+                "serving without credentials (--insecure-no-auth)"
+            );
             Tokens::disabled()
         }
         (None, false) => bail!(
@@ -215,8 +262,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             open_writer(&state_dir, index_path, &key)?
         }
     };
-    eprintln!(
-        "healthcode: serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
+    tracing::info!(
+        index = %index_path.display(),
+        persons = index.persons(),
+        data_as_of = %index.data_as_of(),
+        bytes = index.len(),
+        open_ms = started.elapsed().as_millis() as u64,
+        "serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
         index_path.display(),
         index.persons(),
         index.data_as_of(),
@@ -241,11 +293,30 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let signal = shutdown_signal()?;
+        let metrics = match args.metrics {
+            Some(at) => {
+                let (listener, addr) = serve::bind(at)
+                    .await
+                    .with_context(|| format!("--metrics {at}: listening"))?;
+                let metrics = Metrics::new(state.clone(), limits.clone());
+                tokio::spawn(serve::metrics_http::serve(
+                    listener,
+                    metrics.clone(),
+                    std::future::pending(),
+                ));
+                tracing::info!(
+                    metrics_addr = %addr,
+                    "metrics at http://{addr}{}",
+                    serve::metrics_http::PATH
+                );
+                Some(metrics)
+            }
+            None => None,
+        };
         if let Some(o) = state.overlay.as_ref().filter(|o| !o.is_follower())
             && let Err(e) = o.announce(&addr.to_string())
         {
-            eprintln!(
-                "healthcode: WARNING: could not announce this writer's address in {}: {e}",
+            tracing::warn!("could not announce this writer's address in {}: {e}",
                 o.dir().display()
             );
         }
@@ -254,8 +325,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
         let _follower = match state.overlay.as_ref().filter(|o| o.is_follower()) {
             Some(o) => {
-                eprintln!(
-                    "healthcode: following {} read-only every {:?}: live writes, reloads and rebuilds go to its writer",
+                tracing::info!("following {} read-only every {:?}: live writes, reloads and rebuilds go to its writer",
                     o.dir().display(),
                     args.follow_interval
                 );
@@ -263,12 +333,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Some(Follower::spawn(state.clone(), args.follow_interval, move |e| {
                     match e {
                         FollowEvent::Fatal(why) => {
-                            eprintln!("healthcode: ERROR: cannot follow any more: {why}");
+                            tracing::error!("cannot follow any more: {why}");
                             if let Some(tx) = fatal.take() {
                                 let _ = tx.send(why);
                             }
                         }
-                        e => eprintln!("healthcode: {}", describe(&e)),
+                        e => tracing::info!("{}", describe(&e)),
                     }
                 })?)
             }
@@ -279,15 +349,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             |d| d.to_string(),
         );
         match &tls {
-            Some(t) => eprintln!("healthcode: {}", t.describe()),
-            None => eprintln!("healthcode: TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"),
+            Some(t) => tracing::info!(
+                tls = if t.client_ca.is_some() { "mutual" } else { "on" },
+                "{}",
+                t.describe()
+            ),
+            None => tracing::info!(
+                tls = "off",
+                "TLS off: plaintext gRPC (--tls-cert and --tls-key to encrypt)"
+            ),
         }
-        eprintln!(
-            "healthcode: listening on {addr}, policy {}, query day {day}",
-            args.policy
-        );
-        eprintln!(
-            "healthcode: at most {} queries in flight, {}; rate limit {}",
+        tracing::info!(
+            max_in_flight = limits.max_in_flight(),
+            queue_target_ms = args.queue_target.as_millis() as u64,
+            queue_interval_ms = args.queue_interval.as_millis() as u64,
+            rate_limit = args.rate_limit.map_or(0, |r| r.get()),
+            "at most {} queries in flight, {}; rate limit {}",
             limits.max_in_flight(),
             if args.queue_target.is_zero() {
                 "no queueing-time bound".to_string()
@@ -303,15 +380,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         );
         if let Some(p) = &tokens_path {
-            eprintln!("healthcode: credentials from {}", p.display());
+            tracing::info!(tokens = %p.display(), "credentials from {}", p.display());
         }
+        // Last: whoever waits for this line finds everything else said.
+        tracing::info!(
+            addr = %addr,
+            policy = %args.policy,
+            query_day = %day,
+            "listening on {addr}, policy {}, query day {day}",
+            args.policy
+        );
         if let Some(d) = &demo {
-            eprintln!(
-                "healthcode: try it from another terminal (the query token is read from {}):",
+            // Instructions for the person at the terminal, on stdout rather than in the log:
+            // they show whole (synthetic) document numbers, which no log line may.
+            println!(
+                "Try it from another terminal (the query token is read from {}):",
                 d.tokens.display()
             );
             for (id, what) in demo::examples(d, &state) {
-                eprintln!("  cargo run --release -- query {id} --server {addr}    # {what}");
+                println!("  cargo run --release -- query {id} --server {addr}    # {what}");
             }
         }
         let drain_timeout = args.drain_timeout;
@@ -325,25 +412,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     "the follower stopped"
                 }
             };
-            eprintln!(
-                "healthcode: {signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
+            tracing::info!(
+                signal,
+                drain_timeout_ms = drain_timeout.as_millis() as u64,
+                "{signal}: draining… (health NOT_SERVING, new calls refused, up to {drain_timeout:?} for the calls in flight)"
             );
         };
         let options = serve::Options {
             tls,
             drain_timeout,
             limits,
+            metrics,
         };
         let stopped = serve::serve_with(state, tokens, listener, shutdown, options).await?;
         if stopped.cut > 0 {
-            eprintln!(
-                "healthcode: drain timeout ({drain_timeout:?}): cut {} of {} in-flight requests; stopped",
-                stopped.cut, stopped.in_flight
+            tracing::warn!(
+                cut = stopped.cut,
+                in_flight = stopped.in_flight,
+                "drain timeout ({drain_timeout:?}): cut {} of {} in-flight requests; stopped",
+                stopped.cut,
+                stopped.in_flight
             );
         } else {
-            eprintln!(
-                "healthcode: stopped after draining {} in-flight requests in {:.2?}",
-                stopped.in_flight, stopped.drained_in
+            tracing::info!(
+                in_flight = stopped.in_flight,
+                drained_ms = stopped.drained_in.as_millis() as u64,
+                "stopped after draining {} in-flight requests in {:.2?}",
+                stopped.in_flight,
+                stopped.drained_in
             );
         }
         let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -367,8 +463,7 @@ fn open_writer(
     key: &Key,
 ) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
     let (overlay, replay) = Overlay::open(state_dir, key.fingerprint())?;
-    eprintln!(
-        "healthcode: state directory {}: {} live writes replayed (sequence {}){}",
+    tracing::info!("state directory {}: {} live writes replayed (sequence {}){}",
         state_dir.display(),
         replay.entries.len(),
         overlay.sequence(),
@@ -388,8 +483,7 @@ fn open_writer(
     if let Some(cur) = serve::state::read_current(state_dir).filter(|c| *c != index_path) {
         match serve::open_index(&cur, key) {
             Ok(newer) if newer.data_as_of() > index.data_as_of() => {
-                eprintln!(
-                    "healthcode: serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
+                tracing::info!("serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
                     cur.display(),
                     newer.data_as_of(),
                     index_path.display(),
@@ -399,8 +493,7 @@ fn open_writer(
                 index_path = cur;
             }
             Ok(_) => {}
-            Err(e) => eprintln!(
-                "healthcode: WARNING: the index recorded in the state directory is unusable ({e}); serving --index"
+            Err(e) => tracing::warn!("the index recorded in the state directory is unusable ({e}); serving --index"
             ),
         }
     }
@@ -423,8 +516,7 @@ fn open_follower(
         if (current.is_some() || index_arg.is_some())
             && let Some((overlay, first)) = Overlay::follow(dir, key.fingerprint())?
         {
-            eprintln!(
-                "healthcode: following state directory {}: {} live writes applied (sequence {}){}",
+            tracing::info!("following state directory {}: {} live writes applied (sequence {}){}",
                 overlay.dir().display(),
                 first.entries.len(),
                 overlay.sequence(),
@@ -447,8 +539,7 @@ fn open_follower(
                                 dir.display()
                             );
                         };
-                        eprintln!(
-                            "healthcode: WARNING: the index the writer serves is unusable here ({e}); serving --index until it swaps another in"
+                        tracing::warn!("the index the writer serves is unusable here ({e}); serving --index until it swaps another in"
                         );
                         (serve::open_index(f, key)?, f.to_path_buf())
                     }
@@ -459,8 +550,7 @@ fn open_follower(
             return Ok((overlay, index, path));
         }
         if !said {
-            eprintln!(
-                "healthcode: waiting for the writer of {} to create its live-update log{}…",
+            tracing::info!("waiting for the writer of {} to create its live-update log{}…",
                 dir.display(),
                 if index_arg.is_none() {
                     " and name its index in CURRENT (or pass --index FILE)"

@@ -412,6 +412,16 @@ impl Overlay {
         self.sequence.load(Ordering::Acquire)
     }
 
+    /// Live person records (verifications and registrations) held in memory.
+    pub fn person_records(&self) -> usize {
+        self.person_records.load(Ordering::Acquire)
+    }
+
+    /// Live risk-area changes held in memory.
+    pub fn risk_changes(&self) -> usize {
+        self.risk.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Makes `change` durable, then applies it in memory; returns its sequence. `check` runs under
     /// the write lock first (so it sees every earlier write) and may refuse the change; `then`
     /// runs under it last (so what it publishes is in sequence order). Blocking: it waits for the

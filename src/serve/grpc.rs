@@ -8,10 +8,12 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use super::answer::{Stamp, answer_with, query_day, with_code};
 use super::auth::Caller;
 use super::limits::{Arrival, Deadline, Limits};
+use super::metrics::{Method, Metrics, Tally};
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
 use super::wire::{
@@ -34,6 +36,16 @@ pub struct HealthCodeService {
     pub state: Arc<State>,
     /// Admission: in-flight permits for stream messages, per-caller rate limits.
     pub limits: Arc<Limits>,
+    /// Where answers and refusals are counted, when the server keeps metrics.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// Records into `metrics` when the server keeps them.
+#[inline]
+fn note(metrics: &Option<Arc<Metrics>>, f: impl FnOnce(&Metrics)) {
+    if let Some(m) = metrics {
+        f(m);
+    }
 }
 
 /// Batches of at least this many ids are evaluated on the evaluation threads (about 100 µs of
@@ -64,19 +76,32 @@ impl HealthCode for HealthCodeService {
         req: Request<proto::CodeRequest>,
     ) -> Result<Response<EncodedCode>, Status> {
         let (who, deadline) = query_caller(&req);
-        self.limits.check_queue(req.extensions().get::<Arrival>())?;
-        self.limits.charge(who, 1)?;
+        self.limits
+            .check_queue(req.extensions().get::<Arrival>())
+            .inspect_err(|_| note(&self.metrics, |m| m.shed(Method::GET_CODE)))?;
+        self.limits
+            .charge(who, 1)
+            .inspect_err(|_| note(&self.metrics, |m| m.rate_limited(Method::GET_CODE)))?;
         Deadline::check_opt(deadline.as_ref(), 0, Some(1))?;
         let r = req.into_inner();
         let snap = self.state.current();
-        Ok(Response::new(answer_with(
+        let mut tally = Tally::default();
+        let answer = answer_with(
             &self.state,
             &snap,
             &r.id_number,
             &r.as_of,
             &mut None,
-            |code, known, stamp| wire::code(&snap, code, known, stamp),
-        )?))
+            |code, known, stamp| {
+                tally.add(code, known);
+                wire::code(&snap, code, known, stamp)
+            },
+        );
+        if answer.is_err() {
+            tally.add_invalid();
+        }
+        note(&self.metrics, |m| m.answered(&tally));
+        Ok(Response::new(answer?))
     }
 
     async fn get_codes(
@@ -91,8 +116,12 @@ impl HealthCode for HealthCodeService {
         }
         let (who, deadline) = query_caller(&req);
         let arrival = req.extensions().get::<Arrival>().copied();
-        self.limits.check_queue(arrival.as_ref())?;
-        self.limits.charge(who, n)?;
+        self.limits
+            .check_queue(arrival.as_ref())
+            .inspect_err(|_| note(&self.metrics, |m| m.shed(Method::GET_CODES)))?;
+        self.limits
+            .charge(who, n)
+            .inspect_err(|_| note(&self.metrics, |m| m.rate_limited(Method::GET_CODES)))?;
         let r = req.into_inner();
         let day = query_day(&self.state, &r.as_of)?;
         let state = self.state.clone();
@@ -100,26 +129,35 @@ impl HealthCode for HealthCodeService {
             let snap = state.current();
             let stamp = Stamp::new(&snap, day);
             let mut out = BatchWriter::with_capacity(n);
+            let mut tally = Tally::default();
             for (i, id) in r.id_numbers.iter().enumerate() {
                 // A call whose client has given up stops here instead of finishing the batch.
                 if i % DEADLINE_EVERY == 0 {
                     Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
                 }
                 if let Err(e) = with_code(&state, &snap, id, day, |code, known| {
+                    tally.add(code, known);
                     out.valid(&snap, code, known, &stamp)
                 }) {
+                    tally.add_invalid();
                     out.invalid(&e.0);
                 }
             }
-            Ok(out.finish())
+            Ok((out.finish(), tally))
         };
         // A large batch is milliseconds of work: it goes to the evaluation threads, so that it
         // neither delays the connections' reads and writes nor hides its own queueing.
-        let out = if n >= OFFLOAD_FROM {
-            self.limits.offload(arrival, evaluate).await?
+        let (out, tally) = if n >= OFFLOAD_FROM {
+            self.limits.offload(arrival, evaluate).await.inspect_err(|s| {
+                if s.code() == tonic::Code::ResourceExhausted {
+                    note(&self.metrics, |m| m.shed(Method::GET_CODES));
+                }
+            })?
         } else {
             evaluate()?
         };
+        // Counted once the whole batch is answered: a batch cut by its deadline served nothing.
+        note(&self.metrics, |m| m.answered(&tally));
         Ok(Response::new(out))
     }
 
@@ -131,6 +169,7 @@ impl HealthCode for HealthCodeService {
     ) -> Result<Response<Self::StreamCodesStream>, Status> {
         let state = self.state.clone();
         let limits = self.limits.clone();
+        let metrics = self.metrics.clone();
         let (who, deadline) = query_caller(&req);
         let who = who.to_string();
         let inbound = req.into_inner();
@@ -143,19 +182,31 @@ impl HealthCode for HealthCodeService {
         let out = inbound.map(move |item| {
             let r = item?;
             Deadline::check_opt(deadline.as_ref(), answered, None)?;
-            let _permit = limits.try_admit()?;
-            limits.charge(&who, 1)?;
+            let _permit = limits
+                .try_admit()
+                .inspect_err(|_| note(&metrics, |m| m.shed(Method::STREAM_CODES)))?;
+            limits
+                .charge(&who, 1)
+                .inspect_err(|_| note(&metrics, |m| m.rate_limited(Method::STREAM_CODES)))?;
             answered += 1;
             let snap = state.current();
-            Ok(answer_with(
+            let mut tally = Tally::default();
+            let answer = answer_with(
                 &state,
                 &snap,
                 &r.id_number,
                 &r.as_of,
                 &mut stamp,
-                |code, known, stamp| wire::code(&snap, code, known, stamp),
-            )
-            .unwrap_or_else(|e| {
+                |code, known, stamp| {
+                    tally.add(code, known);
+                    wire::code(&snap, code, known, stamp)
+                },
+            );
+            if answer.is_err() {
+                tally.add_invalid();
+            }
+            note(&metrics, |m| m.answered(&tally));
+            Ok(answer.unwrap_or_else(|e| {
                 proto::CodeResponse {
                     color: proto::Color::Unspecified as i32,
                     as_of: r.as_of,
@@ -176,6 +227,8 @@ impl HealthCode for HealthCodeService {
 pub struct AdminService {
     /// Shared state.
     pub state: Arc<State>,
+    /// Where swaps are counted, when the server keeps metrics.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 fn parse_region(field: &str, s: &str) -> Result<RegionCode, Status> {
@@ -231,6 +284,45 @@ fn person(state: &State, id_number: &str) -> Result<(u64, String), Status> {
     Ok((state.key.hash_id(id), id.masked()))
 }
 
+/// What a live write changes, for the log: its kind and a sentence naming its subject (an area
+/// code, or a masked document number).
+fn change_summary(c: &Change) -> (&'static str, String) {
+    match c {
+        Change::SetRiskArea {
+            area,
+            level,
+            period,
+        } => (
+            "set_risk_area",
+            format!(
+                "risk area {area} set to {level} from {}{}",
+                period.from,
+                period.to.map_or(String::new(), |t| format!(" to {t}"))
+            ),
+        ),
+        Change::LiftRiskArea { area, to } => (
+            "lift_risk_area",
+            format!("risk area {area} lifted after {to}"),
+        ),
+        Change::Verification {
+            masked,
+            verified_on,
+            ..
+        } => (
+            "verification",
+            format!("verification of {masked} on {verified_on}"),
+        ),
+        Change::Registration {
+            masked,
+            registered_on,
+            ..
+        } => (
+            "registration",
+            format!("registration of {masked} on {registered_on}"),
+        ),
+    }
+}
+
 impl AdminService {
     /// Makes a change durable on a blocking thread (the fsync) and acknowledges its sequence.
     async fn write(
@@ -242,11 +334,33 @@ impl AdminService {
         check: impl FnOnce(&Change, &Snapshot) -> Result<(), String> + Send + 'static,
     ) -> Result<u64, Status> {
         let state = self.state.clone();
+        let (kind, what) = change_summary(&change);
+        let who = caller.clone();
         let res = tokio::task::spawn_blocking(move || {
             state.write(&caller, &operator, &reason, change, check)
         })
         .await
         .map_err(|e| Status::internal(format!("the write task failed: {e}")))?;
+        match &res {
+            Ok(sequence) => tracing::info!(
+                kind,
+                sequence,
+                caller = %who,
+                "live write {sequence} by {who}: {what} (durable)"
+            ),
+            Err(LiveError::Write(WriteError::Io(e))) => tracing::warn!(
+                kind,
+                caller = %who,
+                error = %e,
+                "live write by {who} not acknowledged ({what}): {e}"
+            ),
+            Err(e) => tracing::info!(
+                kind,
+                caller = %who,
+                error = %e,
+                "live write by {who} refused ({what}): {e}"
+            ),
+        }
         res.map_err(|e| match e {
             LiveError::NoStateDir => Status::failed_precondition(e.to_string()),
             LiveError::Write(WriteError::Refused(why)) => Status::failed_precondition(why),
@@ -317,6 +431,55 @@ impl AdminService {
 fn level_name(level: i32) -> String {
     proto::RiskLevel::try_from(level)
         .map_or_else(|_| level.to_string(), |l| l.as_str_name().to_string())
+}
+
+/// A rebuild's progress in the log.
+fn log_rebuild(e: &RebuildEvent) {
+    match e {
+        RebuildEvent::Started { out, folded } => tracing::info!(
+            kind = "rebuild",
+            stage = "started",
+            index = %out.display(),
+            folded,
+            "rebuild: building {} (folding live writes through sequence {folded})",
+            out.display()
+        ),
+        RebuildEvent::Stage { stage, n, of } => tracing::info!(
+            kind = "rebuild",
+            stage = stage.name(),
+            n,
+            of,
+            "rebuild: stage {n} of {of}: {}",
+            stage.describe()
+        ),
+        RebuildEvent::Built {
+            persons,
+            rows,
+            rejected,
+            seconds,
+            ..
+        } => tracing::info!(
+            kind = "rebuild",
+            stage = "built",
+            persons,
+            rows,
+            rejected,
+            seconds,
+            "rebuild: built {persons} persons from {rows} feed rows ({rejected} rejected) in {seconds:.1} s"
+        ),
+        RebuildEvent::Swapped { generation } => tracing::info!(
+            kind = "rebuild",
+            stage = "swapped",
+            generation,
+            "rebuild: generation {generation} is serving"
+        ),
+        RebuildEvent::Failed(why) => tracing::warn!(
+            kind = "rebuild",
+            stage = "failed",
+            error = %why,
+            "rebuild failed, the previous index keeps serving: {why}"
+        ),
+    }
 }
 
 /// The wire stage of a rebuild event.
@@ -581,9 +744,31 @@ impl Admin for AdminService {
         self.audit(rec().outcome("requested")).await?;
         let state = self.state.clone();
         let path = PathBuf::from(&r.path);
+        let started = Instant::now();
         let res = tokio::task::spawn_blocking(move || state.reload(&path, r.force))
             .await
             .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
+        let took = started.elapsed();
+        let outcome = if res.is_ok() { "ok" } else { "refused" };
+        note(&self.metrics, |m| m.swapped("reload", outcome, took));
+        match &res {
+            Ok(generation) => tracing::info!(
+                kind = "reload",
+                path = %r.path,
+                generation,
+                caller = %who,
+                took_ms = took.as_millis() as u64,
+                "reload by {who}: {} verified and serving as generation {generation} ({took:.2?})",
+                r.path
+            ),
+            Err(e) => tracing::warn!(
+                kind = "reload",
+                path = %r.path,
+                caller = %who,
+                error = %e,
+                "reload by {who} refused, the previous index keeps serving: {e}"
+            ),
+        }
         let (outcome, res) = match res {
             Ok(generation) => (
                 rec().with("generation", generation).outcome("ok"),
@@ -603,7 +788,7 @@ impl Admin for AdminService {
         };
         // The request is on record already; an outcome the log cannot take does not undo it.
         if let Err(e) = self.audit(outcome).await {
-            eprintln!("healthcode: WARNING: {}", e.message());
+            tracing::warn!(error = %e.message(), "{}", e.message());
         }
         res
     }
@@ -632,6 +817,8 @@ impl Admin for AdminService {
         self.audit(rec().outcome("requested")).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let state = self.state.clone();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         let out = std::sync::Mutex::new(None::<PathBuf>);
         let started = self
             .state
@@ -648,6 +835,16 @@ impl Admin for AdminService {
                     RebuildEvent::Failed(why) => Some(rec().outcome(format!("failed: {why}"))),
                     _ => None,
                 };
+                log_rebuild(&e);
+                match &e {
+                    RebuildEvent::Swapped { .. } => {
+                        note(&metrics, |m| m.swapped("rebuild", "ok", started.elapsed()))
+                    }
+                    RebuildEvent::Failed(_) => note(&metrics, |m| {
+                        m.swapped("rebuild", "failed", started.elapsed())
+                    }),
+                    _ => {}
+                }
                 if let (Some(o), Some(overlay)) = (outcome, &state.overlay) {
                     let index = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let o = match index {
@@ -655,7 +852,10 @@ impl Admin for AdminService {
                         None => o,
                     };
                     if let Err(e) = overlay.audit(o) {
-                        eprintln!("healthcode: WARNING: the audit log could not record a rebuild's outcome: {e}");
+                        tracing::warn!(
+                            error = %e,
+                            "the audit log could not record a rebuild's outcome: {e}"
+                        );
                     }
                 }
                 // A caller that hung up does not stop the rebuild.

@@ -42,6 +42,8 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
 
+use super::metrics::{Method, Metrics};
+
 /// The metadata entry (trailer) of a refusal that says how many milliseconds to wait.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
@@ -489,13 +491,18 @@ fn parse_grpc_timeout(s: &str) -> Option<Duration> {
 pub struct Admission<S> {
     inner: S,
     limits: Arc<Limits>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S> Admission<S> {
     /// Wraps `inner` (the `HealthCode` server; the credential interceptor goes outside, so an
-    /// unauthenticated call never takes a permit).
-    pub fn new(inner: S, limits: Arc<Limits>) -> Self {
-        Admission { inner, limits }
+    /// unauthenticated call never takes a permit); a refusal is counted in `metrics`.
+    pub fn new(inner: S, limits: Arc<Limits>, metrics: Option<Arc<Metrics>>) -> Self {
+        Admission {
+            inner,
+            limits,
+            metrics,
+        }
     }
 }
 
@@ -538,7 +545,12 @@ where
                     req.extensions_mut().insert(Arrival(arrived));
                     Some(p)
                 }
-                Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
+                Err(status) => {
+                    if let Some(m) = &self.metrics {
+                        m.shed(Method::of_path(req.uri().path()));
+                    }
+                    return Box::pin(std::future::ready(Ok(status.into_http())));
+                }
             }
         };
         // The clone that was made ready is the one that serves this call.

@@ -11,6 +11,8 @@ pub mod drain;
 pub mod follow;
 pub mod grpc;
 pub mod limits;
+pub mod metrics;
+pub mod metrics_http;
 pub mod rebuild;
 pub mod state;
 pub mod tls;
@@ -26,6 +28,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::proto::admin_server::AdminServer;
 pub use auth::Tokens;
 pub use limits::{Limits, LimitsConfig};
+pub use metrics::Metrics;
 pub use state::{LoadError, Snapshot, State, open_index};
 pub use tls::ServerTls;
 use wire::server::health_code_server::HealthCodeServer;
@@ -73,6 +76,9 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// What queries are admitted: in flight at once, and per caller.
     pub limits: Arc<Limits>,
+    /// Where calls, answers, refusals and swaps are recorded (`None`: no metrics are kept and
+    /// nothing is recorded).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The default of `--drain-timeout`.
@@ -86,6 +92,7 @@ impl Default for Options {
             limits: Arc::new(
                 Limits::new(&LimitsConfig::default()).expect("the default limits are valid"),
             ),
+            metrics: None,
         }
     }
 }
@@ -136,19 +143,24 @@ pub async fn serve_with(
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
     let limits = options.limits;
+    let metrics = options.metrics;
     let codes = HealthCodeServer::new(grpc::HealthCodeService {
         state: state.clone(),
         limits: limits.clone(),
+        metrics: metrics.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_MESSAGE);
-    let admin = AdminServer::new(grpc::AdminService { state })
-        .max_decoding_message_size(MAX_DECODED_MESSAGE);
+    let admin = AdminServer::new(grpc::AdminService {
+        state,
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODED_MESSAGE);
     let mut builder = server_builder();
     if let Some(tls) = options.tls {
         // Applies to every connection the server accepts, from `incoming` too.
         builder = builder.tls_config(tls.config)?;
     }
-    let drain = drain::Drain::default();
+    let drain = drain::Drain::with_metrics(metrics.clone());
     let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
     let server = builder
         .layer(drain.layer())
@@ -156,7 +168,7 @@ pub async fn serve_with(
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            limits::Admission::new(codes, limits),
+            limits::Admission::new(codes, limits, metrics),
             tokens.query_interceptor(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(

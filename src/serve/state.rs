@@ -244,6 +244,11 @@ impl State {
         self.snapshot.store(Arc::new(next));
     }
 
+    /// Whether a rebuild is running.
+    pub fn rebuild_running(&self) -> bool {
+        self.rebuilding.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The overlay's sequence (0 without one).
     pub fn overlay_sequence(&self) -> u64 {
         self.overlay.as_ref().map_or(0, Overlay::sequence)
@@ -304,9 +309,12 @@ pub const CURRENT_FILE: &str = "CURRENT";
 /// A writer: records `index` as the one serving in its state directory. Best effort: a restart
 /// that cannot read it serves the --index file instead, and followers keep what they serve.
 fn record_current(o: &Overlay, index: &Path) {
+    // Best effort: a restart that cannot read it serves the --index file instead.
     if let Err(e) = write_current(o.dir(), index) {
-        eprintln!(
-            "healthcode: WARNING: could not record the serving index in {}: {e}",
+        tracing::warn!(
+            state_dir = %o.dir().display(),
+            error = %e,
+            "could not record the serving index in {}: {e}",
             o.dir().display()
         );
     }

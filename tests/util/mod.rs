@@ -157,6 +157,32 @@ impl Server {
         }
     }
 
+    /// Serves `state` on a free port of 127.0.0.1 with `options` (limits, metrics…).
+    pub async fn serve_with(state: Arc<State>, tokens: Tokens, options: serve::Options) -> Server {
+        let (listener, addr) = serve::bind("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("binding 127.0.0.1:0");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve::serve_with(
+                state,
+                tokens,
+                listener,
+                async {
+                    let _ = rx.await;
+                },
+                options,
+            )
+            .await
+            .map(|_| ())
+        });
+        Server {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
     /// A new connection to the server.
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))

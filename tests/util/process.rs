@@ -144,25 +144,29 @@ impl ServerProcess {
         }
     }
 
-    /// Waits for the server to announce its address.
+    /// Waits for the server to announce its address (in either log format).
     pub fn listening(mut self) -> ServerProcess {
-        let line = self.wait_for("healthcode: listening on ");
-        let rest = line.strip_prefix("healthcode: listening on ").unwrap();
-        self.addr = rest.split(',').next().unwrap().to_string();
+        self.addr = self.wait_until("listening on", listening_addr);
         self
     }
 
     /// Waits for a logged line starting with `prefix` (one logged already counts) and returns
     /// it; panics with the log if the process ends its log first.
     pub fn wait_for(&self, prefix: &str) -> String {
+        self.wait_until(prefix, |l| l.starts_with(prefix).then(|| l.to_string()))
+    }
+
+    /// Waits for the first logged line `pick` finds something in, and returns that; panics
+    /// with the log, saying `what` it waited for, if the process ends its log first.
+    pub fn wait_until<T>(&self, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
         let mut g = self.log.lines.lock().unwrap();
         loop {
-            if let Some(l) = g.0.iter().find(|l| l.starts_with(prefix)) {
-                return l.clone();
+            if let Some(found) = g.0.iter().find_map(|l| pick(l)) {
+                return found;
             }
             assert!(
                 !g.1,
-                "the server ended its log before saying {prefix:?}:\n{}",
+                "the server ended its log before saying {what:?}:\n{}",
                 g.0.join("\n")
             );
             g = self.log.grew.wait(g).unwrap();
@@ -196,6 +200,18 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a server's "listening on" line, in either log format.
+pub fn listening_addr(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix("healthcode: listening on ") {
+        return Some(rest.split(',').next().unwrap().to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if !v["message"].as_str()?.starts_with("listening on ") {
+        return None;
+    }
+    v["addr"].as_str().map(str::to_string)
 }
 
 /// The path as a `&str`, for argument lists.

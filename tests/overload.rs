@@ -429,6 +429,7 @@ async fn a_query_that_queued_too_long_in_a_crowd_is_refused_before_any_id_is_eva
     let svc = HealthCodeService {
         state,
         limits: limits.clone(),
+        metrics: None,
     };
     // A crowd: more calls in flight than the machine has threads.
     let crowd: Vec<_> = (0..4095).map(|_| limits.try_admit().unwrap()).collect();
@@ -467,10 +468,14 @@ async fn a_query_that_queued_too_long_in_a_crowd_is_refused_before_any_id_is_eva
         ..LimitsConfig::default()
     });
     let _crowd: Vec<_> = (0..4095).map(|_| limits.try_admit().unwrap()).collect();
-    HealthCodeService { state, limits }
-        .get_code(arrived(get(1), Duration::from_secs(10)))
-        .await
-        .expect("--queue-target 0 turns the bound off");
+    HealthCodeService {
+        state,
+        limits,
+        metrics: None,
+    }
+    .get_code(arrived(get(1), Duration::from_secs(10)))
+    .await
+    .expect("--queue-target 0 turns the bound off");
 }
 
 // ---------------------------------------------------------------------------------------------

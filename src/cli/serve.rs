@@ -463,7 +463,8 @@ fn open_writer(
     key: &Key,
 ) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
     let (overlay, replay) = Overlay::open(state_dir, key.fingerprint())?;
-    tracing::info!("state directory {}: {} live writes replayed (sequence {}){}",
+    tracing::info!(
+        "state directory {}: {} live writes replayed (sequence {}){}",
         state_dir.display(),
         replay.entries.len(),
         overlay.sequence(),
@@ -483,7 +484,8 @@ fn open_writer(
     if let Some(cur) = serve::state::read_current(state_dir).filter(|c| *c != index_path) {
         match serve::open_index(&cur, key) {
             Ok(newer) if newer.data_as_of() > index.data_as_of() => {
-                tracing::info!("serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
+                tracing::info!(
+                    "serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
                     cur.display(),
                     newer.data_as_of(),
                     index_path.display(),
@@ -493,7 +495,8 @@ fn open_writer(
                 index_path = cur;
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("the index recorded in the state directory is unusable ({e}); serving --index"
+            Err(e) => tracing::warn!(
+                "the index recorded in the state directory is unusable ({e}); serving --index"
             ),
         }
     }
@@ -516,7 +519,8 @@ fn open_follower(
         if (current.is_some() || index_arg.is_some())
             && let Some((overlay, first)) = Overlay::follow(dir, key.fingerprint())?
         {
-            tracing::info!("following state directory {}: {} live writes applied (sequence {}){}",
+            tracing::info!(
+                "following state directory {}: {} live writes applied (sequence {}){}",
                 overlay.dir().display(),
                 first.entries.len(),
                 overlay.sequence(),
@@ -539,7 +543,8 @@ fn open_follower(
                                 dir.display()
                             );
                         };
-                        tracing::warn!("the index the writer serves is unusable here ({e}); serving --index until it swaps another in"
+                        tracing::warn!(
+                            "the index the writer serves is unusable here ({e}); serving --index until it swaps another in"
                         );
                         (serve::open_index(f, key)?, f.to_path_buf())
                     }
@@ -550,7 +555,8 @@ fn open_follower(
             return Ok((overlay, index, path));
         }
         if !said {
-            tracing::info!("waiting for the writer of {} to create its live-update log{}…",
+            tracing::info!(
+                "waiting for the writer of {} to create its live-update log{}…",
                 dir.display(),
                 if index_arg.is_none() {
                     " and name its index in CURRENT (or pass --index FILE)"

@@ -148,11 +148,14 @@ impl HealthCode for HealthCodeService {
         // A large batch is milliseconds of work: it goes to the evaluation threads, so that it
         // neither delays the connections' reads and writes nor hides its own queueing.
         let (out, tally) = if n >= OFFLOAD_FROM {
-            self.limits.offload(arrival, evaluate).await.inspect_err(|s| {
-                if s.code() == tonic::Code::ResourceExhausted {
-                    note(&self.metrics, |m| m.shed(Method::GET_CODES));
-                }
-            })?
+            self.limits
+                .offload(arrival, evaluate)
+                .await
+                .inspect_err(|s| {
+                    if s.code() == tonic::Code::ResourceExhausted {
+                        note(&self.metrics, |m| m.shed(Method::GET_CODES));
+                    }
+                })?
         } else {
             evaluate()?
         };

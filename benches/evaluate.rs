@@ -5,13 +5,16 @@
 mod common;
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate, evaluate_into};
 use healthcode::index::{Index, Scratch};
 use healthcode::key::Key;
 use healthcode::serve::answer::with_code;
+use healthcode::serve::metrics::{CallTimer, Metrics, Tally};
 use healthcode::serve::state::{State, open_index};
+use healthcode::serve::{Limits, LimitsConfig};
 
 /// Ids drawn per sample; a power of two so the next one is a mask away.
 const SAMPLE: usize = 1 << 16;
@@ -111,13 +114,13 @@ fn benches(c: &mut Criterion) {
     });
     // The server's own function over the server's own open path (a verified memory map): the
     // library's instantiation of the generic index code rather than this crate's.
-    let state = State::new(
+    let state = Arc::new(State::new(
         open_index(&world.index_file(), key).expect("opens the index"),
         world.index_file(),
         world.key.clone(),
         Policy::PrecisionAware,
         Some(day),
-    );
+    ));
     let snap = state.current();
     g.bench_function(BenchmarkId::new("known_serve", n), |b| {
         b.iter(cycle(&known_text, |t| {
@@ -125,6 +128,25 @@ fn benches(c: &mut Criterion) {
                 (code.findings.len(), known)
             })
             .expect("a valid id")
+        }))
+    });
+    // The same with what `serve --metrics` records for a GetCode call on top: its timing and
+    // status code (three clock readings, the path's method) and its answer's colour and findings.
+    let limits = Arc::new(Limits::new(&LimitsConfig::default()).expect("default limits"));
+    let metrics = Metrics::new(state.clone(), limits);
+    g.bench_function(BenchmarkId::new("known_serve_metered", n), |b| {
+        b.iter(cycle(&known_text, |t| {
+            let call = CallTimer::start(black_box("/healthcode.v1.HealthCode/GetCode"));
+            let mut tally = Tally::default();
+            let r = with_code(&state, &snap, black_box(t), day, |code, known| {
+                tally.add(code, known);
+                (code.findings.len(), known)
+            })
+            .expect("a valid id");
+            metrics.answered(&tally);
+            metrics.processed(call.method, call.elapsed());
+            metrics.finished(call.method, 0, call.elapsed());
+            r
         }))
     });
     g.bench_function(BenchmarkId::new("parse", n), |b| {

@@ -303,6 +303,40 @@ fn a_bad_value_is_refused_naming_the_file_the_line_and_the_key() {
 }
 
 #[test]
+fn a_value_found_bad_when_used_still_names_its_place_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tokens", "query app q0123456789abcdef0123\n");
+    for (text, place, why) in [
+        (
+            "tls-cert = \"cert.pem\"\ntls-key = \"key.pem\"\n",
+            "serve.toml:1: tls-cert",
+            "--tls-cert",
+        ),
+        (
+            "index = \"a.hci\"\ntokens = \"no-such-tokens\"\n",
+            "serve.toml:2: tokens",
+            "no-such-tokens",
+        ),
+        (
+            "index = \"a.hci\"\ntokens = \"tokens\"\n[rate-limit-for]\nweb = 5\n",
+            "serve.toml:4: rate-limit-for",
+            "no caller is named \"web\"",
+        ),
+        (
+            "index = \"no-such.hci\"\ntokens = \"tokens\"\n",
+            "serve.toml:1: index",
+            "no-such.hci",
+        ),
+    ] {
+        let file = write(dir.path(), "serve.toml", text);
+        let out = serve(dir.path(), &["--config", s(&file)]);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = stderr(&out);
+        assert!(err.contains(place) && err.contains(why), "{text}: {err}");
+    }
+}
+
+#[test]
 fn the_environment_only_moves_the_home_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (text, t) = print_config(dir.path(), &[]);

@@ -165,7 +165,7 @@ pub fn run(mut args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
     let format = args.log_format;
     let (filter, _) = logging::filter().map_err(anyhow::Error::msg)?;
     logging::init(format, filter);
-    match serve(args) {
+    match serve(args, &resolved) {
         Err(e) if format == LogFormat::Json => {
             tracing::error!(error = %format!("{e:#}"), "{e:#}");
             Ok(ExitCode::from(2))
@@ -174,7 +174,7 @@ pub fn run(mut args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<ExitCode> {
     if let Some(c) = &args.config {
         tracing::info!(
             config = %c.display(),
@@ -187,8 +187,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.tls_cert.as_deref(),
         args.tls_key.as_deref(),
         args.client_ca.as_deref(),
-    )?;
-    let key = Key::load_or_default(args.key_file.as_deref())?;
+    )
+    .map_err(resolved.at(&["tls-cert", "tls-key", "client-ca"]))?;
+    let key = Key::load_or_default(args.key_file.as_deref()).map_err(resolved.at(&["key-file"]))?;
     let today = args
         .today
         .as_deref()
@@ -212,7 +213,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--index FILE is required (or --demo to build and serve a demo data set)");
     }
     let tokens = match (&tokens_path, args.insecure_no_auth) {
-        (Some(p), _) => Tokens::load(p).map_err(anyhow::Error::msg)?,
+        (Some(p), _) => Tokens::load(p)
+            .map_err(anyhow::Error::msg)
+            .map_err(resolved.at(&["tokens"]))?,
         (None, true) => {
             tracing::warn!(
                 auth = "none",
@@ -230,10 +233,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|(n, _)| !known.contains(&n.as_str()))
     {
-        bail!(
+        let e = anyhow::anyhow!(
             "--rate-limit-for {name}=…: no caller is named {name:?} (callers: {}): use a token name of the tokens file",
             known.join(", ")
         );
+        return Err(serve_config::placed(e, resolved.rate_for_origin(name)));
     }
     let limits = Arc::new(
         Limits::new(&LimitsConfig {
@@ -259,7 +263,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 (None, Some(d)) => d.state.clone(),
                 (None, None) => Key::home_dir()?.join("state"),
             };
-            open_writer(&state_dir, index_path, &key)?
+            open_writer(&state_dir, index_path, &key, resolved)?
         }
     };
     tracing::info!(
@@ -291,13 +295,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let result = rt.block_on(async move {
         let (listener, addr) = serve::bind(args.listen)
             .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+            .with_context(|| format!("listening on {}", args.listen))
+            .map_err(resolved.at(&["listen"]))?;
         let signal = shutdown_signal()?;
         let metrics = match args.metrics {
             Some(at) => {
                 let (listener, addr) = serve::bind(at)
                     .await
-                    .with_context(|| format!("--metrics {at}: listening"))?;
+                    .with_context(|| format!("--metrics {at}: listening"))
+                    .map_err(resolved.at(&["metrics"]))?;
                 let metrics = Metrics::new(state.clone(), limits.clone());
                 tokio::spawn(serve::metrics_http::serve(
                     listener,
@@ -461,8 +467,10 @@ fn open_writer(
     state_dir: &Path,
     index_path: PathBuf,
     key: &Key,
+    resolved: &serve_config::Resolved,
 ) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
-    let (overlay, replay) = Overlay::open(state_dir, key.fingerprint())?;
+    let (overlay, replay) =
+        Overlay::open(state_dir, key.fingerprint()).map_err(resolved.at(&["state-dir"]))?;
     tracing::info!(
         "state directory {}: {} live writes replayed (sequence {}){}",
         state_dir.display(),
@@ -477,7 +485,7 @@ fn open_writer(
             String::new()
         }
     );
-    let mut index = serve::open_index(&index_path, key)?;
+    let mut index = serve::open_index(&index_path, key).map_err(resolved.at(&["index"]))?;
     let mut index_path = index_path;
     // A rebuild or reload since the last start is recorded in the state directory: serve it
     // when it is newer than --index, so that a restart never goes back silently.

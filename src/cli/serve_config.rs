@@ -85,6 +85,44 @@ pub struct Resolved {
     pub rate_for: BTreeMap<String, Source>,
 }
 
+impl Resolved {
+    /// `FILE:LINE: KEY` when the first of `keys` set in the file was, to put before an error
+    /// found later about its value (a file that cannot be read, a name the tokens do not know).
+    pub fn origin(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|k| match self.sources.get(k) {
+            Some(Source::File(p, line)) => Some(format!("{}:{line}: {k}", p.display())),
+            _ => None,
+        })
+    }
+
+    /// What turns an error about the value of the first of `keys` into one that starts with
+    /// its place in the file (when it came from there).
+    pub fn at<E: Into<anyhow::Error>>(
+        &self,
+        keys: &[&str],
+    ) -> impl FnOnce(E) -> anyhow::Error + use<E> {
+        let origin = self.origin(keys);
+        move |e| placed(e, origin)
+    }
+
+    /// `FILE:LINE: rate-limit-for` when the entry for `name` came from the file.
+    pub fn rate_for_origin(&self, name: &str) -> Option<String> {
+        match self.rate_for.get(name) {
+            Some(Source::File(p, line)) => Some(format!("{}:{line}: rate-limit-for", p.display())),
+            _ => None,
+        }
+    }
+}
+
+/// `e` with `origin` before it, when there is one.
+pub fn placed(e: impl Into<anyhow::Error>, origin: Option<String>) -> anyhow::Error {
+    let e = e.into();
+    match origin {
+        Some(o) => e.context(o),
+        None => e,
+    }
+}
+
 /// One key of the file: where it is and what it holds.
 struct Entry<'a> {
     file: &'a Path,

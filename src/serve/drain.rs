@@ -100,6 +100,9 @@ struct Call {
     header_code: Option<u8>,
 }
 
+/// The header (or trailer) of a call's status, named once rather than parsed at each look.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// `CANCELLED`: a call that ended before its status went out.
 const CANCELLED: u8 = tonic::Code::Cancelled as u8;
 /// `UNAVAILABLE`: refused or cut by the drain.
@@ -122,9 +125,9 @@ impl Call {
     /// with no body), the call is over: it is recorded now, before the client can see it.
     fn processed(&mut self, headers: &http::HeaderMap) {
         if let (Some(t), Some(m)) = (&self.timer, &self.inner.metrics) {
-            m.processed(t.method, t.start.elapsed());
+            m.processed(t.method, t.elapsed());
             self.header_code = headers
-                .get("grpc-status")
+                .get(&GRPC_STATUS)
                 .map(|v| code_of_status(v.as_bytes()));
             if let Some(code) = self.header_code {
                 self.finish(code);
@@ -135,7 +138,7 @@ impl Call {
     /// The call ended with `code`.
     fn finish(&mut self, code: u8) {
         if let (Some(t), Some(m)) = (self.timer.take(), &self.inner.metrics) {
-            m.finished(t.method, code, t.start.elapsed());
+            m.finished(t.method, code, t.elapsed());
         }
     }
 }
@@ -283,7 +286,7 @@ impl HttpBody for Guarded {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(code) = frame
                     .trailers_ref()
-                    .and_then(|t| t.get("grpc-status"))
+                    .and_then(|t| t.get(&GRPC_STATUS))
                     .map(|v| code_of_status(v.as_bytes()))
                 {
                     this.call.finish(code);

@@ -109,8 +109,20 @@ impl Server {
         today: Option<Day>,
     ) -> (Server, Arc<State>) {
         let index = serve::open_index(path, &key()).expect("the test index opens and verifies");
-        let (overlay, _) = healthcode::overlay::Overlay::open(state_dir, key().fingerprint())
-            .expect("the state directory opens");
+        // A server stopped just before may still be letting go of the directory's LOCK (a
+        // thread of it finishing on its own time): wait for it, bounded.
+        let asked = std::time::Instant::now();
+        let (overlay, _) = loop {
+            match healthcode::overlay::Overlay::open(state_dir, key().fingerprint()) {
+                Err(e)
+                    if e.to_string().contains("LOCK is held")
+                        && asked.elapsed() < std::time::Duration::from_secs(30) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                r => break r.expect("the state directory opens"),
+            }
+        };
         let state = Arc::new(
             State::with_overlay(
                 index,

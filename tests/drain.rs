@@ -13,20 +13,12 @@ use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use util::process::DataSet;
-use util::{ADMIN_TOKEN, QUERY_TOKEN, id};
+use util::{ADMIN_TOKEN, QUERY_TOKEN, channel, id};
 
 type WithToken = InterceptedService<
     Channel,
     Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
 >;
-
-async fn channel(addr: &str) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connecting to the server")
-}
 
 async fn with_token(addr: &str, token: &'static str) -> WithToken {
     InterceptedService::new(

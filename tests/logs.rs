@@ -7,17 +7,8 @@ mod util;
 
 use healthcode::proto::{self, admin_client::AdminClient, health_code_client::HealthCodeClient};
 use serde_json::Value;
-use tonic::transport::Channel;
 use util::process::{DataSet, s};
-use util::{ADMIN_TOKEN, QUERY_TOKEN, id};
-
-async fn channel(addr: &str) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connecting to the server")
-}
+use util::{ADMIN_TOKEN, QUERY_TOKEN, channel, id};
 
 fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);

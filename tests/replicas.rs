@@ -17,7 +17,7 @@ use healthcode::overlay::{Change, Entry};
 use healthcode::proto::{self, admin_client::AdminClient, health_code_client::HealthCodeClient};
 use tonic::Code;
 use util::process::{DataSet, ServerProcess, s};
-use util::{ADMIN_TOKEN, CodeClient, OpsClient, bearer};
+use util::{ADMIN_TOKEN, CodeClient, OpsClient, bearer, channel};
 
 const TODAY: &str = "2022-05-10";
 
@@ -33,14 +33,6 @@ fn follow_command(data: &DataSet) -> std::process::Command {
         .args(["--follow-interval", "20ms"])
         .args(["--tokens", s(&data.tokens)]);
     cmd
-}
-
-async fn channel(addr: &str) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
 }
 
 async fn admin(addr: &str) -> OpsClient {

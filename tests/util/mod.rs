@@ -197,11 +197,7 @@ impl Server {
 
     /// A new connection to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("a valid URI")
-            .connect()
-            .await
-            .expect("connecting to the test server")
+        channel(&self.addr.to_string()).await
     }
 
     /// A `HealthCode` client sending `token` (none when `None`).
@@ -241,4 +237,13 @@ pub fn bearer(token: Option<&str>) -> Bearer {
             .parse()
             .expect("a token is valid metadata")
     }))
+}
+
+/// A new plaintext connection to the server at `addr` (`127.0.0.1:PORT`).
+pub async fn channel(addr: &str) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
 }

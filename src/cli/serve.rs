@@ -74,9 +74,10 @@ pub struct ServeArgs {
     /// core, at most 4096.
     #[arg(long, default_value_t = default_max_in_flight())]
     pub(super) max_in_flight: usize,
-    /// Queueing-time bound (CoDel-style): once every query has waited longer than this for a
-    /// thread for a whole --queue-interval, queries that waited longer are refused with
-    /// RESOURCE_EXHAUSTED as they start, before any work; 0 turns it off.
+    /// Queueing-time bound (CoDel-style): once the queue has stood for a whole --queue-interval
+    /// (a query waited longer than this, and more queries than threads were in flight ever
+    /// since), queries that waited longer are refused with RESOURCE_EXHAUSTED before any work;
+    /// 0 turns it off.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
     pub(super) queue_target: Duration,
     /// How long the queue must stand above --queue-target before queries are shed by it; also
@@ -472,6 +473,10 @@ fn open_writer(
     let (overlay, replay) =
         Overlay::open(state_dir, key.fingerprint()).map_err(resolved.at(&["state-dir"]))?;
     tracing::info!(
+        state_dir = %state_dir.display(),
+        replayed = replay.entries.len(),
+        sequence = overlay.sequence(),
+        torn_bytes = replay.torn_bytes,
         "state directory {}: {} live writes replayed (sequence {}){}",
         state_dir.display(),
         replay.entries.len(),
@@ -493,6 +498,9 @@ fn open_writer(
         match serve::open_index(&cur, key) {
             Ok(newer) if newer.data_as_of() > index.data_as_of() => {
                 tracing::info!(
+                    index = %cur.display(),
+                    data_as_of = %newer.data_as_of(),
+                    instead_of = %index_path.display(),
                     "serving {} (swapped in before the last stop, data as of {}) instead of {} (data as of {})",
                     cur.display(),
                     newer.data_as_of(),
@@ -504,6 +512,8 @@ fn open_writer(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(
+                index = %cur.display(),
+                error = %e,
                 "the index recorded in the state directory is unusable ({e}); serving --index"
             ),
         }

@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate, evaluate_into};
 use healthcode::index::{Index, Scratch};
 use healthcode::key::Key;
-use healthcode::serve::answer::with_code;
+use healthcode::serve::answer::{each_code, with_code};
 use healthcode::serve::metrics::{CallTimer, Metrics, Tally};
 use healthcode::serve::state::{State, open_index};
 use healthcode::serve::{Limits, LimitsConfig};
@@ -20,6 +20,8 @@ use healthcode::serve::{Limits, LimitsConfig};
 const SAMPLE: usize = 1 << 16;
 /// Records decoded ahead for `evaluate` alone.
 const DECODED: usize = 1 << 12;
+/// Ids per call of the batch benchmark: a `GetCodes` call of the load targets.
+const BATCH: usize = 1000;
 
 /// One query as the server answers it (`serve::answer::with_code` without the snapshot, the
 /// live records and the thread-local): parse, then `Index::code` (lookup, decode into the
@@ -130,6 +132,22 @@ fn benches(c: &mut Criterion) {
             .expect("a valid id")
         }))
     });
+    // A GetCodes call's evaluation as the server runs it: the batch path, whose index reads run
+    // a few ids ahead of the evaluation. Throughput counts ids, so it compares with `known_serve`.
+    let batches: Vec<&[String]> = known_text.chunks_exact(BATCH).take(64).collect();
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function(BenchmarkId::new("known_serve_batch", n), |b| {
+        b.iter(cycle(&batches, |ids| {
+            let mut findings = 0;
+            each_code(&state, &snap, black_box(ids), day, |_, answer| {
+                findings += answer.expect("valid ids").0.findings.len();
+                Ok::<(), ()>(())
+            })
+            .expect("never stopped");
+            findings
+        }))
+    });
+    g.throughput(Throughput::Elements(1));
     // The same with what `serve --metrics` records for a GetCode call on top: its timing and
     // status code (three clock readings, the path's method) and its answer's colour and findings.
     let limits = Arc::new(Limits::new(&LimitsConfig::default()).expect("default limits"));

@@ -121,6 +121,71 @@ proptest! {
     }
 
     #[test]
+    fn a_batch_answers_as_single_queries_and_the_model_do(
+        people in people(),
+        areas in arb::risk_areas(),
+        picks in prop::collection::vec((0usize..3, 0usize..32, 0u64..100_000_000_000_000_000), 0..48),
+        live_for in 0usize..17,
+        live in arb::person(),
+    ) {
+        let index = build(&people, &areas);
+        // Known persons (often the same one again), strangers and entries that are not ids.
+        let hashes: Vec<Option<u64>> = picks
+            .iter()
+            .map(|&(kind, i, body)| match kind {
+                0 if !people.is_empty() => Some(key().hash_id(id(i % people.len()))),
+                1 if !(FIRST_BODY..FIRST_BODY + people.len() as u64).contains(&body) => {
+                    Some(key().hash_id(IdNumber::from_body(body)))
+                }
+                _ => None,
+            })
+            .collect();
+        let live_hash = key().hash_id(id(live_for));
+        let add_live = |h: u64, p: &mut PersonRecords| {
+            if h != live_hash {
+                return false;
+            }
+            p.stays.extend_from_slice(&live.stays);
+            p.phones.extend(live.phones.iter().cloned());
+            true
+        };
+        let day = query_days()[0];
+        for policy in Policy::ALL {
+            let mut seen = Vec::new();
+            let mut single = healthcode::index::Scratch::default();
+            index
+                .codes_of(
+                    &hashes,
+                    day,
+                    policy,
+                    index.risk_areas(),
+                    &mut healthcode::index::Scratch::default(),
+                    add_live,
+                    |i, answer| {
+                        let expected = hashes[i].map(|h| {
+                            index
+                                .code_of(h, day, policy, index.risk_areas(), &mut single, |p| add_live(h, p))
+                                .map(|(c, k)| (c.clone(), k))
+                        });
+                        let got = answer.map(|a| a.map(|(c, k)| (c.clone(), k)));
+                        if let (Some(Ok((code, true))), Some(h)) = (&got, hashes[i])
+                            && h != live_hash
+                        {
+                            let (kind, who, _) = picks[i];
+                            prop_assert_eq!(kind, 0);
+                            let p = &people[who % people.len()];
+                            prop_assert_eq!(code, &model::evaluate(p, &areas, day, policy));
+                        }
+                        prop_assert_eq!(got, expected, "entry {} under {}", i, policy);
+                        seen.push(i);
+                        Ok(())
+                    },
+                )?;
+            prop_assert_eq!(seen, (0..hashes.len()).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
     fn affected_matches_a_brute_force_count(
         people in people(),
         areas in arb::risk_areas(),

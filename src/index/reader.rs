@@ -15,6 +15,8 @@ use crate::domain::{
 };
 use crate::key::Key;
 
+mod batch;
+
 /// Why an index file cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -466,22 +468,12 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// The person id of a keyed document hash.
     pub fn lookup_hash(&self, h: u64) -> Option<u32> {
         let buckets = self.section(SectionId::Buckets);
-        let keys = self.section(SectionId::Keys);
         let b = bucket_of(h, self.bucket_bits) as usize;
-        let (mut lo, mut hi) = (
+        let range = (
             get_u32(buckets, b * 4) as usize,
             get_u32(buckets, b * 4 + 4) as usize,
         );
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let k = get_u64(keys, mid * 8);
-            match k.cmp(&h) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid as u32),
-            }
-        }
-        None
+        batch::search(self.section(SectionId::Keys), range, h)
     }
 
     /// The person id of a document number.
@@ -560,6 +552,20 @@ impl<B: AsRef<[u8]>> Index<B> {
         live: impl FnOnce(&mut PersonRecords) -> bool,
     ) -> Result<(&'s Code, bool), RecordError> {
         let pid = self.lookup_hash(hash);
+        self.code_of_person(pid, day, policy, areas, scratch, live)
+    }
+
+    /// [`Index::code_of`] once the person (if any) is found.
+    #[allow(clippy::too_many_arguments)]
+    fn code_of_person<'s>(
+        &self,
+        pid: Option<u32>,
+        day: Day,
+        policy: Policy,
+        areas: &RiskAreaSet,
+        scratch: &'s mut Scratch,
+        live: impl FnOnce(&mut PersonRecords) -> bool,
+    ) -> Result<(&'s Code, bool), RecordError> {
         match pid {
             Some(pid) => {
                 self.person_reusing(pid, &mut scratch.records, &mut scratch.spare_phones)?

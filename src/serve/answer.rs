@@ -56,8 +56,7 @@ pub fn with_code<R>(
     day: Day,
     f: impl FnOnce(&Code, bool) -> R,
 ) -> Result<R, Invalid> {
-    let id = IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))?;
-    let hash = state.key.hash_id(id);
+    let hash = state.key.hash_id(parse(id_number)?);
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         // The snapshot was fully verified before it was served, so a record always decodes.
@@ -71,6 +70,48 @@ pub fn with_code<R>(
             })
             .expect("a verified index decodes every record");
         Ok(f(code, known))
+    })
+}
+
+/// A query's document number, or why it is not one.
+fn parse(id_number: &str) -> Result<IdNumber, Invalid> {
+    IdNumber::parse(id_number.trim()).map_err(|e| Invalid(format!("id_number: {e}")))
+}
+
+/// [`with_code`] for every document number of a batch, in order: `f` gets each one's position
+/// and answer (or why it is invalid). The index reads of the next numbers are started while one
+/// is evaluated ([`crate::index::Index::codes_of`]); an `Err` from `f` stops the batch.
+pub fn each_code<E>(
+    state: &State,
+    snap: &Snapshot,
+    id_numbers: &[String],
+    day: Day,
+    mut f: impl FnMut(usize, Result<(&Code, bool), Invalid>) -> Result<(), E>,
+) -> Result<(), E> {
+    let hashes: Vec<Option<u64>> = id_numbers
+        .iter()
+        .map(|t| parse(t).ok().map(|id| state.key.hash_id(id)))
+        .collect();
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        snap.index.codes_of(
+            &hashes,
+            day,
+            state.policy,
+            &snap.risk_areas,
+            &mut s,
+            |hash, p| {
+                state
+                    .overlay
+                    .as_ref()
+                    .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
+            },
+            |i, answer| match answer {
+                // The snapshot was fully verified before it was served, so a record decodes.
+                Some(a) => f(i, Ok(a.expect("a verified index decodes every record"))),
+                None => f(i, Err(parse(&id_numbers[i]).expect_err("not a number"))),
+            },
+        )
     })
 }
 

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::answer::{Stamp, answer_with, query_day, with_code};
+use super::answer::{Stamp, answer_with, each_code, query_day};
 use super::auth::Caller;
 use super::limits::{Arrival, Deadline, Limits};
 use super::metrics::{Method, Metrics, Tally};
@@ -130,19 +130,23 @@ impl HealthCode for HealthCodeService {
             let stamp = Stamp::new(&snap, day);
             let mut out = BatchWriter::with_capacity(n);
             let mut tally = Tally::default();
-            for (i, id) in r.id_numbers.iter().enumerate() {
+            each_code(&state, &snap, &r.id_numbers, day, |i, answer| {
                 // A call whose client has given up stops here instead of finishing the batch.
                 if i % DEADLINE_EVERY == 0 {
                     Deadline::check_opt(deadline.as_ref(), i, Some(n))?;
                 }
-                if let Err(e) = with_code(&state, &snap, id, day, |code, known| {
-                    tally.add(code, known);
-                    out.valid(&snap, code, known, &stamp)
-                }) {
-                    tally.add_invalid();
-                    out.invalid(&e.0);
+                match answer {
+                    Ok((code, known)) => {
+                        tally.add(code, known);
+                        out.valid(&snap, code, known, &stamp);
+                    }
+                    Err(e) => {
+                        tally.add_invalid();
+                        out.invalid(&e.0);
+                    }
                 }
-            }
+                Ok::<(), Status>(())
+            })?;
             Ok((out.finish(), tally))
         };
         // A large batch is milliseconds of work: it goes to the evaluation threads, so that it

@@ -1,0 +1,138 @@
+//! Many answers in one pass: the lookups of a batch run as a software pipeline, each query's
+//! memory reads (bucket, keys, offset, record) started a few queries ahead of its evaluation, so
+//! that the cache misses of a large index overlap instead of following one another.
+
+use super::{Index, Scratch, bucket_of, get_u32, get_u64};
+use crate::domain::{Code, Day, PersonRecords, Policy, RiskAreaSet};
+use crate::index::format::SectionId;
+use crate::index::record::RecordError;
+
+/// The stages of one query between its hash and its evaluation: each is one dependent read,
+/// prefetched one step (one evaluation) before it is needed.
+const STAGES: usize = 4;
+/// Slots of the ring of queries in flight (a power of two above `STAGES`).
+const RING: usize = 8;
+
+/// One query on its way through the pipeline.
+#[derive(Clone, Copy, Default)]
+struct Probe {
+    /// The keyed hash, or `None` for an entry that is not a valid document number.
+    hash: Option<u64>,
+    /// The keys of the hash's bucket.
+    keys: (usize, usize),
+    /// The person, once found.
+    pid: Option<u32>,
+}
+
+/// Asks the processor to bring the cache line holding `s[at]` in (nothing past the end).
+#[inline(always)]
+fn prefetch(s: &[u8], at: usize) {
+    if let Some(b) = s.get(at) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: SSE is part of every x86_64 processor, and a prefetch is a hint: it reads
+            // nothing the program sees and cannot fault, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>((b as *const u8).cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = b;
+    }
+}
+
+impl<B: AsRef<[u8]>> Index<B> {
+    /// [`Index::code_of`] for every entry of `hashes` in order, with the same answers: `each`
+    /// receives the entry's position and its answer (`None` for a `None` entry, which is not
+    /// looked up). The index reads of the next few entries are started while one is evaluated,
+    /// which is what makes a batch cheaper per person than single queries on an index larger
+    /// than the processor's caches. An `Err` from `each` stops the pass and is returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn codes_of<E>(
+        &self,
+        hashes: &[Option<u64>],
+        day: Day,
+        policy: Policy,
+        areas: &RiskAreaSet,
+        scratch: &mut Scratch,
+        mut live: impl FnMut(u64, &mut PersonRecords) -> bool,
+        mut each: impl FnMut(usize, Option<Result<(&Code, bool), RecordError>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let buckets = self.section(SectionId::Buckets);
+        let keys = self.section(SectionId::Keys);
+        let offsets = self.section(SectionId::Offsets);
+        let persons = self.section(SectionId::Persons);
+        let mut ring = [Probe::default(); RING];
+        let n = hashes.len();
+        // Step i starts entry i and moves entry i - s on by stage s; entry i - STAGES is
+        // answered. Every read a stage makes was prefetched by the stage before, a step earlier.
+        for i in 0..n + STAGES {
+            if i < n {
+                let p = &mut ring[i % RING];
+                *p = Probe {
+                    hash: hashes[i],
+                    ..Probe::default()
+                };
+                if let Some(h) = p.hash {
+                    prefetch(buckets, bucket_of(h, self.bucket_bits) as usize * 4);
+                }
+            }
+            if let Some(j) = i.checked_sub(1).filter(|&j| j < n) {
+                let p = &mut ring[j % RING];
+                if let Some(h) = p.hash {
+                    let b = bucket_of(h, self.bucket_bits) as usize;
+                    let (lo, hi) = (
+                        get_u32(buckets, b * 4) as usize,
+                        get_u32(buckets, b * 4 + 4) as usize,
+                    );
+                    p.keys = (lo, hi);
+                    if lo < hi {
+                        prefetch(keys, lo * 8);
+                        prefetch(keys, hi * 8 - 1);
+                    }
+                }
+            }
+            if let Some(j) = i.checked_sub(2).filter(|&j| j < n) {
+                let p = &mut ring[j % RING];
+                if let Some(h) = p.hash {
+                    p.pid = search(keys, p.keys, h);
+                    if let Some(pid) = p.pid {
+                        prefetch(offsets, pid as usize * 4);
+                        prefetch(offsets, pid as usize * 4 + 7);
+                    }
+                }
+            }
+            if let Some(j) = i.checked_sub(3).filter(|&j| j < n)
+                && let Some(pid) = ring[j % RING].pid
+                && pid < self.persons
+            {
+                let at = pid as usize * 4;
+                let (a, b) = (get_u32(offsets, at), get_u32(offsets, at + 4));
+                prefetch(persons, a as usize);
+                if b > a {
+                    prefetch(persons, b as usize - 1);
+                }
+            }
+            if let Some(j) = i.checked_sub(STAGES).filter(|&j| j < n) {
+                let p = ring[j % RING];
+                let answer = p.hash.map(|h| {
+                    self.code_of_person(p.pid, day, policy, areas, scratch, |r| live(h, r))
+                });
+                each(j, answer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The position of `h` among `keys[lo..hi]` (sorted), if it is there.
+pub(super) fn search(keys: &[u8], (mut lo, mut hi): (usize, usize), h: u64) -> Option<u32> {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match get_u64(keys, mid * 8).cmp(&h) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid as u32),
+        }
+    }
+    None
+}

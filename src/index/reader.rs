@@ -93,6 +93,22 @@ impl Default for Scratch {
     }
 }
 
+/// A region of the index's dictionary as answers write it: its code's digits and its name.
+#[derive(Debug)]
+pub struct RegionText {
+    code: [u8; 12],
+    code_len: u8,
+    /// The name ("" if the dictionary's bytes for it are not text).
+    pub name: Box<str>,
+}
+
+impl RegionText {
+    /// The code as written (as many digits as its precision has).
+    pub fn code(&self) -> &[u8] {
+        &self.code[..usize::from(self.code_len)]
+    }
+}
+
 /// An open index over bytes `B` (a `Vec<u8>` or a memory map).
 pub struct Index<B: AsRef<[u8]>> {
     bytes: B,
@@ -104,8 +120,8 @@ pub struct Index<B: AsRef<[u8]>> {
     key_fingerprint: u64,
     build_id: u64,
     region_count: usize,
-    /// Padded code → dictionary index (small; materialised at open).
-    region_index: HashMap<u64, u32>,
+    /// Padded code → the region's texts (small; materialised at open).
+    region_texts: HashMap<u64, RegionText, foldhash::fast::FixedState>,
     risk_areas: RiskAreaSet,
     /// (live-update log id, last sequence folded); (0, 0) when none was.
     folded: (u64, u64),
@@ -224,7 +240,7 @@ impl<B: AsRef<[u8]>> Index<B> {
             key_fingerprint: fingerprint,
             build_id: get_u64(b, header::BUILD_ID),
             region_count: 0,
-            region_index: HashMap::new(),
+            region_texts: HashMap::default(),
             risk_areas: RiskAreaSet::default(),
             folded: (0, 0),
             bytes,
@@ -303,18 +319,6 @@ impl<B: AsRef<[u8]>> Index<B> {
         if regions.len() < names_start {
             return Err(corrupted("regions", format!("{rc} regions do not fit")));
         }
-        let mut region_index = HashMap::with_capacity(rc);
-        for i in 0..rc {
-            let code = get_u64(regions, 8 + i * 8);
-            if RegionCode::from_padded(code).is_none()
-                || region_index.insert(code, i as u32).is_some()
-            {
-                return Err(corrupted(
-                    "regions",
-                    format!("bad or repeated code {code:012}"),
-                ));
-            }
-        }
         let names_len = regions.len() - names_start;
         let mut prev = 0u32;
         for i in 0..=rc {
@@ -326,6 +330,30 @@ impl<B: AsRef<[u8]>> Index<B> {
         }
         if std::str::from_utf8(&regions[names_start..]).is_err() {
             return Err(corrupted("regions", "names are not UTF-8"));
+        }
+        let mut region_texts =
+            HashMap::with_capacity_and_hasher(rc, foldhash::fast::FixedState::default());
+        for i in 0..rc {
+            let code = get_u64(regions, 8 + i * 8);
+            let Some(region) = RegionCode::from_padded(code) else {
+                return Err(corrupted("regions", format!("bad code {code:012}")));
+            };
+            let (a, b) = (
+                get_u32(regions, names_at + i * 4) as usize,
+                get_u32(regions, names_at + i * 4 + 4) as usize,
+            );
+            let name = std::str::from_utf8(&regions[names_start + a..names_start + b])
+                .unwrap_or("")
+                .into();
+            let (ascii, len) = region.ascii();
+            let text = RegionText {
+                code: ascii,
+                code_len: len as u8,
+                name,
+            };
+            if region_texts.insert(code, text).is_some() {
+                return Err(corrupted("regions", format!("repeated code {code:012}")));
+            }
         }
         let risk = self.section(SectionId::RiskAreas);
         if risk.len() < 8 || risk.len() != 8 + get_u32(risk, 0) as usize * 24 {
@@ -355,7 +383,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         }
         self.bucket_bits = bits;
         self.region_count = rc;
-        self.region_index = region_index;
+        self.region_texts = region_texts;
         self.risk_areas = RiskAreaSet::new(areas);
         Ok(())
     }
@@ -582,18 +610,14 @@ impl<B: AsRef<[u8]>> Index<B> {
 
     /// The name of a region the index knows, or "".
     pub fn region_name(&self, r: RegionCode) -> &str {
-        let Some(&i) = self.region_index.get(&r.padded()) else {
-            return "";
-        };
-        let regions = self.section(SectionId::Regions);
-        let names_at = 8 + self.region_count * 8;
-        let names_start = names_at + (self.region_count + 1) * 4;
-        let (a, b) = (
-            get_u32(regions, names_at + i as usize * 4),
-            get_u32(regions, names_at + i as usize * 4 + 4),
-        );
-        std::str::from_utf8(&regions[names_start + a as usize..names_start + b as usize])
-            .unwrap_or("")
+        self.region_text(r).map_or("", |t| &t.name)
+    }
+
+    /// The code and name of a region the index knows, as answers write them (formatted once,
+    /// when the index was opened).
+    #[inline]
+    pub fn region_text(&self, r: RegionCode) -> Option<&RegionText> {
+        self.region_texts.get(&r.padded())
     }
 
     /// The name of a region with its ancestors' names, coarse to fine.

@@ -134,6 +134,11 @@ impl Stamp {
         }
     }
 
+    /// The day the answers are for.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
     /// The answers' `as_of`.
     pub fn as_of(&self) -> &str {
         &self.as_of

@@ -33,7 +33,7 @@ if [ "${NO_REDIS:-0}" != 1 ]; then
 fi
 
 python3 - "$out" <<'EOF'
-import json, os, sys
+import json, os, re, sys
 out = sys.argv[1]
 def load(n):
     try:
@@ -58,6 +58,16 @@ if s and s.get("ceiling"):
     line("StreamCodes, 4 streams, persons/s",
          f"{s['healthcode']['persons_per_s']:,.0f}/s (ceiling {s['ceiling']['persons_per_s']:,.0f}/s)",
          ">= 1,000,000/s")
+try:
+    t = open(os.path.join(out, "redis.txt")).read()
+    rates = dict(re.findall(r"^(Redis 7 MGET|healthcode GetCodes)\S*[^\n]*?\s([0-9,]+)\s+[0-9,]+\s+[0-9.]+$", t, re.M))
+    ratio = re.search(r"healthcode / Redis: ([0-9.]+)", t)
+    if ratio:
+        line("GetCodes x1000 vs Redis MGET x1000",
+             f"{rates.get('healthcode GetCodes', '?')}/s vs {rates.get('Redis 7 MGET', '?')}/s = {float(ratio.group(1)):.2f}",
+             ">= 1.00")
+except OSError:
+    pass
 h = load("half")
 if h and h.get("runs"):
     r = h["runs"][0]

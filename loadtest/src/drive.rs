@@ -182,6 +182,8 @@ pub struct Tally {
     pub persons: u64,
     /// Failed requests by gRPC status code.
     pub errors: BTreeMap<String, u64>,
+    /// The first failure's message for each code of `errors`, so a report says what failed.
+    pub error_examples: BTreeMap<String, String>,
     /// Requests sent again, by the gRPC status code of the failure that made them retried.
     pub retried: BTreeMap<String, u64>,
     /// Answers by what they said: known, unknown (valid, not held), invalid id.
@@ -201,6 +203,7 @@ impl Tally {
             shed: 0,
             persons: 0,
             errors: BTreeMap::new(),
+            error_examples: BTreeMap::new(),
             retried: BTreeMap::new(),
             answers: [0; 3],
             surprises: 0,
@@ -215,6 +218,11 @@ impl Tally {
         self.persons += o.persons;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.error_examples {
+            self.error_examples
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         for (k, v) in &o.retried {
             *self.retried.entry(k.clone()).or_default() += v;
@@ -239,12 +247,24 @@ impl Tally {
         }
     }
 
-    fn error(&mut self, code: Code) {
+    fn error(&mut self, status: &tonic::Status) {
+        let code = status.code();
+        let key = format!("{code:?}");
+        if !self.error_examples.contains_key(&key) {
+            // The message, and what caused it (a transport error's cause is the useful part).
+            let mut said = status.message().to_string();
+            let mut cause = std::error::Error::source(status);
+            while let Some(c) = cause {
+                said = format!("{said}: {c}");
+                cause = c.source();
+            }
+            self.error_examples.insert(key.clone(), said);
+        }
         if code == Code::ResourceExhausted {
             self.shed += 1;
             return;
         }
-        *self.errors.entry(format!("{code:?}")).or_default() += 1;
+        *self.errors.entry(key).or_default() += 1;
     }
 }
 
@@ -408,7 +428,7 @@ async fn call(
                 }
                 rec.persons += said.len() as u64;
             }
-            Err(s) => rec.error(s.code()),
+            Err(s) => rec.error(&s),
         }
     }
     live.requests.fetch_add(1, Relaxed);
@@ -494,7 +514,7 @@ async fn stream_lane<A: Answer>(
                     Ok(None) => break,
                     Err(s) => {
                         live.errors.fetch_add(1, Relaxed);
-                        rec.lock().expect("recorder lock").error(s.code());
+                        rec.lock().expect("recorder lock").error(&s);
                         break;
                     }
                 }
@@ -502,7 +522,7 @@ async fn stream_lane<A: Answer>(
         }
         Err(s) => {
             live.errors.fetch_add(1, Relaxed);
-            rec.lock().expect("recorder lock").error(s.code());
+            rec.lock().expect("recorder lock").error(&s);
         }
     }
     credit.close();

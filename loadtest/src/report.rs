@@ -80,6 +80,8 @@ pub struct Report {
     pub latency_us: Latency,
     /// Failed requests by gRPC status code (after their retries).
     pub errors: BTreeMap<String, u64>,
+    /// The first message seen with each code of `errors` (and `ResourceExhausted`, if shed).
+    pub error_examples: BTreeMap<String, String>,
     /// Requests sent again after a retryable failure, by the failure's gRPC status code (a
     /// request retried twice counts twice).
     pub retried: BTreeMap<String, u64>,
@@ -140,6 +142,7 @@ impl Report {
                 mean: h.mean() / 1_000.0,
             },
             errors: t.errors.clone(),
+            error_examples: t.error_examples.clone(),
             retried: t.retried.clone(),
             answers: Answers {
                 known: t.answers[0],
@@ -235,6 +238,9 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             let _ = writeln!(s, "  errors      {}", list.join(", "));
+        }
+        for (k, m) in &self.error_examples {
+            let _ = writeln!(s, "              {k}: first said {m:?}");
         }
         if !self.retried.is_empty() {
             let list: Vec<String> = self

@@ -619,3 +619,40 @@ fn serve_refuses_limits_that_would_limit_nobody_or_refuse_everything() {
         no_rate.stderr
     );
 }
+
+/// `serve --max-streams`: every connection is told, in the server's HTTP/2 SETTINGS, how many
+/// calls it may have open at once, so a flooding client's further calls wait on its own side.
+#[tokio::test]
+async fn a_connection_is_told_how_many_calls_it_may_have_open() {
+    for max_streams in [3, serve::DEFAULT_MAX_STREAMS] {
+        let (_dir, state, limits) = world(LimitsConfig::default());
+        let options = serve::Options {
+            max_streams,
+            limits,
+            ..serve::Options::default()
+        };
+        let server = Server::serve_with(state, tokens(), options).await;
+        let tcp = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connects");
+        let (_send, mut conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+        // The server's SETTINGS come with its first frames: drive the connection until they do.
+        let announced = tokio::time::timeout(Duration::from_secs(10), async {
+            std::future::poll_fn(|cx| {
+                let _ = std::pin::Pin::new(&mut conn).poll(cx);
+                match conn.max_concurrent_send_streams() {
+                    n if n == max_streams as usize => std::task::Poll::Ready(n),
+                    _ => std::task::Poll::Pending,
+                }
+            })
+            .await
+        })
+        .await;
+        assert_eq!(
+            announced.ok(),
+            Some(max_streams as usize),
+            "the connection's limit of open calls"
+        );
+        server.stop().await;
+    }
+}

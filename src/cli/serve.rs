@@ -16,6 +16,7 @@ use healthcode::domain::{Day, Policy};
 use healthcode::index::Index;
 use healthcode::key::Key;
 use healthcode::overlay::Overlay;
+use healthcode::serve::DEFAULT_MAX_STREAMS;
 use healthcode::serve::follow::{FollowEvent, Follower};
 use healthcode::serve::limits::default_max_in_flight;
 use healthcode::serve::{self, Limits, LimitsConfig, Metrics, ServerTls, State, Tokens};
@@ -74,6 +75,11 @@ pub struct ServeArgs {
     /// core, at most 4096.
     #[arg(long, default_value_t = default_max_in_flight())]
     pub(super) max_in_flight: usize,
+    /// Most calls one HTTP/2 connection may have open at once (its SETTINGS_MAX_CONCURRENT_STREAMS):
+    /// a client's further calls wait in the client, where they cost this server nothing, instead
+    /// of being read here. Default: what the HTTP/2 server announces by itself.
+    #[arg(long, default_value_t = DEFAULT_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) max_streams: u32,
     /// Queueing-time bound (CoDel-style): once the queue has stood for a whole --queue-interval
     /// (a query waited longer than this, and more queries than threads were in flight ever
     /// since), queries that waited longer are refused with RESOURCE_EXHAUSTED before any work;
@@ -368,11 +374,13 @@ fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<E
         }
         tracing::info!(
             max_in_flight = limits.max_in_flight(),
+            max_streams = args.max_streams,
             queue_target_ms = args.queue_target.as_millis() as u64,
             queue_interval_ms = args.queue_interval.as_millis() as u64,
             rate_limit = args.rate_limit.map_or(0, |r| r.get()),
-            "at most {} queries in flight, {}; rate limit {}",
+            "at most {} queries in flight ({} calls a connection), {}; rate limit {}",
             limits.max_in_flight(),
+            args.max_streams,
             if args.queue_target.is_zero() {
                 "no queueing-time bound".to_string()
             } else {
@@ -428,6 +436,7 @@ fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<E
         let options = serve::Options {
             tls,
             drain_timeout,
+            max_streams: args.max_streams,
             limits,
             metrics,
         };

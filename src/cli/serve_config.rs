@@ -27,7 +27,7 @@ use super::logging::{self, LogFormat};
 use super::serve::{ServeArgs, parse_duration};
 
 /// The file's keys, in the order `--print-config` shows them, with their flags' argument ids.
-const KEYS: [(&str, &str); 23] = [
+const KEYS: [(&str, &str); 24] = [
     ("index", "index"),
     ("listen", "listen"),
     ("today", "today"),
@@ -41,6 +41,7 @@ const KEYS: [(&str, &str); 23] = [
     ("demo", "demo"),
     ("demo-persons", "demo_persons"),
     ("max-in-flight", "max_in_flight"),
+    ("max-streams", "max_streams"),
     ("queue-target", "queue_target"),
     ("queue-interval", "queue_interval"),
     ("rate-limit", "rate_limit"),
@@ -427,6 +428,7 @@ fn set(args: &mut ServeArgs, e: &Entry) -> anyhow::Result<()> {
             }
             args.max_in_flight = e.integer(1, max)? as usize;
         }
+        "max-streams" => args.max_streams = e.integer(1, u64::from(u32::MAX))? as u32,
         "rate-limit" => {
             let n = e.integer(1, u64::from(u32::MAX)).map_err(|err| {
                 anyhow::anyhow!("{err} (persons per second; leave the key out for no limit)")
@@ -619,6 +621,7 @@ pub fn print(args: &ServeArgs, r: &Resolved) -> String {
         Some(args.max_in_flight.to_string()),
         Some(format!("128 a core, {cores} cores, at most 4096")),
     );
+    out += &line("max-streams", Some(args.max_streams.to_string()), None);
     out += &line(
         "queue-target",
         Some(duration_value(args.queue_target)),

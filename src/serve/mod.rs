@@ -74,12 +74,17 @@ pub struct Options {
     pub tls: Option<ServerTls>,
     /// How long the calls in flight at shutdown may take to finish before they are cut.
     pub drain_timeout: Duration,
+    /// Most calls open at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams: u32,
     /// What queries are admitted: in flight at once, and per caller.
     pub limits: Arc<Limits>,
     /// Where calls, answers, refusals and swaps are recorded (`None`: no metrics are kept and
     /// nothing is recorded).
     pub metrics: Option<Arc<Metrics>>,
 }
+
+/// The default of `--max-streams`: what the HTTP/2 server would announce by itself.
+pub const DEFAULT_MAX_STREAMS: u32 = 200;
 
 /// The default of `--drain-timeout`.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +94,7 @@ impl Default for Options {
         Options {
             tls: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_streams: DEFAULT_MAX_STREAMS,
             limits: Arc::new(
                 Limits::new(&LimitsConfig::default()).expect("the default limits are valid"),
             ),
@@ -155,7 +161,7 @@ pub async fn serve_with(
         metrics: metrics.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_MESSAGE);
-    let mut builder = server_builder();
+    let mut builder = server_builder().max_concurrent_streams(options.max_streams);
     if let Some(tls) = options.tls {
         // Applies to every connection the server accepts, from `incoming` too.
         builder = builder.tls_config(tls.config)?;

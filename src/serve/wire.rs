@@ -227,9 +227,10 @@ static BYTES_PER_ANSWER: AtomicUsize = AtomicUsize::new(160);
 
 impl BatchWriter {
     /// A writer with room for about `n` answers: as many bytes each as the last batch's took
-    /// (so a large batch is not copied again and again as it grows).
+    /// (so a large batch is not copied again and again as it grows), at most 1 KiB each, so that
+    /// one batch of long answers does not make every later batch reserve far more than it needs.
     pub fn with_capacity(n: usize) -> BatchWriter {
-        let each = BYTES_PER_ANSWER.load(Ordering::Relaxed).clamp(16, 4096);
+        let each = BYTES_PER_ANSWER.load(Ordering::Relaxed).clamp(16, 1024);
         BatchWriter {
             out: Vec::with_capacity(n * (each + each / 8)),
             one: Vec::with_capacity(512),

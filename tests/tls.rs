@@ -438,44 +438,32 @@ fn the_binary_serves_mutual_tls_to_its_own_clients() {
         "the server says mutual TLS is on: {:?}",
         server.log()
     );
-    let query = |extra: &[&str]| {
-        let out = data
-            .command()
-            .args(["query", &id(3), "--tokens", s(&data.tokens)])
-            .args(extra)
-            .output()
-            .unwrap();
+    // Runs `healthcode ARGS EXTRA…`: exit code, stdout, stderr.
+    let run = |args: &[&str], extra: &[&str]| {
+        let out = data.command().args(args).args(extra).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let query = |extra: &[&str]| run(&["query", &id(3), "--tokens", s(&data.tokens)], extra);
     let https = format!("https://{}", server.addr);
-    let (code, stdout, stderr) = query(&[
-        "--server",
-        &https,
+    // The client's side of mutual TLS: the CA it trusts and its own certificate.
+    let identity = [
         "--tls-ca",
         s(&pki.ca),
         "--tls-cert",
         s(&pki.client_cert),
         "--tls-key",
         s(&pki.client_key),
-    ]);
+    ];
+    let (code, stdout, stderr) = query(&[&["--server", &https][..], &identity].concat());
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("colour:"), "{stdout}");
 
     // A bare address with --tls-ca means https too.
-    let (code, _, stderr) = query(&[
-        "--server",
-        &server.addr,
-        "--tls-ca",
-        s(&pki.ca),
-        "--tls-cert",
-        s(&pki.client_cert),
-        "--tls-key",
-        s(&pki.client_key),
-    ]);
+    let (code, _, stderr) = query(&[&["--server", &server.addr][..], &identity].concat());
     assert_eq!(code, Some(0), "{stderr}");
 
     for (what, extra) in [
@@ -506,24 +494,7 @@ fn the_binary_serves_mutual_tls_to_its_own_clients() {
 
     // `healthcode health` is the probe a kubelet cannot make itself: through mutual TLS with
     // the client's certificate it reports SERVING (exit 0), and fails (exit 1) otherwise.
-    let health = |extra: &[&str]| {
-        let out = data.command().arg("health").args(extra).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let identity = [
-        "--server",
-        &https,
-        "--tls-ca",
-        s(&pki.ca),
-        "--tls-cert",
-        s(&pki.client_cert),
-        "--tls-key",
-        s(&pki.client_key),
-    ];
+    let health = |extra: &[&str]| run(&["health", "--server", &https], extra);
     for service in ["", "healthcode.v1.HealthCode", "healthcode.v1.Admin"] {
         let (code, stdout, stderr) = health(&[&identity[..], &["--service", service]].concat());
         assert_eq!(code, Some(0), "health of {service:?}: {stderr}");
@@ -539,7 +510,7 @@ fn the_binary_serves_mutual_tls_to_its_own_clients() {
         ),
         ("plaintext", vec!["--server", &server.addr]),
     ] {
-        let (code, stdout, stderr) = health(&extra);
+        let (code, stdout, stderr) = run(&["health"], &extra);
         assert_eq!(code, Some(1), "{what}: {stdout}");
         assert!(!stdout.contains("SERVING"), "{what}: {stdout}");
         assert!(stderr.contains("health of"), "{what}: {stderr}");

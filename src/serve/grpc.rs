@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use super::limits::{Arrival, Deadline, Limits};
 use super::metrics::{Method, Metrics, Tally};
 use super::rebuild::{RebuildEvent, RebuildRefused};
 use super::state::{LiveError, LoadError, Snapshot, State};
+use super::stream::Answers;
 use super::wire::{
     self, BatchWriter, EncodedBatch, EncodedCode, server::health_code_server::HealthCode,
 };
@@ -174,58 +175,14 @@ impl HealthCode for HealthCodeService {
         &self,
         req: Request<Streaming<proto::CodeRequest>>,
     ) -> Result<Response<Self::StreamCodesStream>, Status> {
-        let state = self.state.clone();
-        let limits = self.limits.clone();
-        let metrics = self.metrics.clone();
         let (who, deadline) = query_caller(&req);
         let who = who.to_string();
-        let inbound = req.into_inner();
-        // The shared texts of the answers, kept while the generation and day stay the same.
-        let mut stamp = None;
-        let mut answered = 0;
-        // A refusal (overload, rate limit, deadline) ends the stream with its status; the
-        // stream also ends, evaluating nothing more, when the client goes away, since each
-        // answer is evaluated only when the transport asks for the next one.
-        let out = inbound.map(move |item| {
-            let r = item?;
-            Deadline::check_opt(deadline.as_ref(), answered, None)?;
-            let _permit = limits
-                .try_admit()
-                .inspect_err(|_| note(&metrics, |m| m.shed(Method::STREAM_CODES)))?;
-            limits
-                .charge(&who, 1)
-                .inspect_err(|_| note(&metrics, |m| m.rate_limited(Method::STREAM_CODES)))?;
-            answered += 1;
-            let snap = state.current();
-            let mut tally = Tally::default();
-            let answer = answer_with(
-                &state,
-                &snap,
-                &r.id_number,
-                &r.as_of,
-                &mut stamp,
-                |code, known, stamp| {
-                    tally.add(code, known);
-                    wire::code(&snap, code, known, stamp)
-                },
-            );
-            if answer.is_err() {
-                tally.add_invalid();
-            }
-            note(&metrics, |m| m.answered(&tally));
-            Ok(answer.unwrap_or_else(|e| {
-                proto::CodeResponse {
-                    color: proto::Color::Unspecified as i32,
-                    as_of: r.as_of,
-                    index_generation: snap.generation,
-                    data_as_of: snap.index.data_as_of().to_string(),
-                    error: e.0,
-                    ..Default::default()
-                }
-                .into()
-            }))
-        });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Response::new(Box::pin(Answers::new(
+            req.into_inner(),
+            self,
+            who,
+            deadline,
+        ))))
     }
 }
 

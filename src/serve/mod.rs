@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod rebuild;
 pub mod state;
+pub mod stream;
 pub mod tls;
 pub mod wire;
 

@@ -221,6 +221,13 @@ async fn stream_codes_answers_in_order_and_goes_on_after_an_invalid_id() {
             id_number: who.number(),
             as_of,
         });
+        if i % 5 == 2 {
+            // A day that does not exist: this message alone is answered with the error.
+            requests.push(CodeRequest {
+                id_number: who.number(),
+                as_of: "2022-02-30".into(),
+            });
+        }
         if i % 4 == 1 {
             let (id, _) = &invalid_ids()[i / 4 % invalid_ids().len()];
             requests.push(CodeRequest {
@@ -248,11 +255,16 @@ async fn stream_codes_answers_in_order_and_goes_on_after_an_invalid_id() {
                 assert_eq!(got.color(), Color::Unspecified, "{req:?}");
                 assert!(!got.error.is_empty(), "{req:?}");
                 assert_eq!(got.error, e.message(), "{req:?}");
+                assert_eq!(got.as_of, req.as_of, "{req:?}");
                 assert!(req.id_number.is_empty() || !got.error.contains(&req.id_number));
                 assert!(got.findings.is_empty());
             }
         }
     }
-    assert!(invalid >= 3, "{invalid} invalid requests in the stream");
+    assert!(invalid >= 4, "{invalid} invalid requests in the stream");
+    assert!(
+        answers.iter().any(|a| a.error.starts_with("as_of")),
+        "an invalid day is among them"
+    );
     server.stop().await;
 }

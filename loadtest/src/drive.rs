@@ -316,7 +316,7 @@ struct Cursor {
 
 impl Cursor {
     fn new(pool: Arc<Pool>, worker: usize, workers: usize) -> Cursor {
-        let at = pool.ids.len() / workers.max(1) * worker;
+        let at = pool.len() / workers.max(1) * worker;
         Cursor { pool, at }
     }
 
@@ -331,9 +331,9 @@ impl Cursor {
     }
 
     fn next(&mut self) -> (String, Kind) {
-        let i = self.at % self.pool.ids.len();
+        let i = self.at % self.pool.len();
         self.at = self.at.wrapping_add(1);
-        (self.pool.ids[i].clone(), self.pool.kinds[i])
+        (self.pool.id(i).to_owned(), self.pool.kinds[i])
     }
 }
 

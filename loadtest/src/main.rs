@@ -406,11 +406,9 @@ fn sample_answer(
     as_of: &str,
 ) -> anyhow::Result<proto::CodeResponse> {
     let id = pool
-        .ids
         .iter()
-        .zip(&pool.kinds)
-        .find(|(_, k)| **k == Kind::Known)
-        .map(|(id, _)| id.clone())
+        .find(|(_, k)| *k == Kind::Known)
+        .map(|(id, _)| id.to_owned())
         .context("the pool holds no known id")?;
     rt.block_on(async {
         let mut c = drive::client(server, token).await?;

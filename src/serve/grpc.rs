@@ -35,7 +35,7 @@ pub const MAX_BATCH: usize = 10_000;
 pub struct HealthCodeService {
     /// Shared state.
     pub state: Arc<State>,
-    /// Admission: in-flight permits for stream messages, per-caller rate limits.
+    /// Admission: in-flight permits for streams, per-caller rate limits.
     pub limits: Arc<Limits>,
     /// Where answers and refusals are counted, when the server keeps metrics.
     pub metrics: Option<Arc<Metrics>>,

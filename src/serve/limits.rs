@@ -64,7 +64,7 @@ pub fn default_max_in_flight() -> usize {
 /// How much query work the server admits, as `serve` flags set it.
 #[derive(Clone, Debug)]
 pub struct LimitsConfig {
-    /// Most query calls (and stream messages being evaluated) in flight at once.
+    /// Most query calls (and streams evaluating a chunk of messages) in flight at once.
     pub max_in_flight: usize,
     /// Persons per second every query caller may look up (`None`: no limit).
     pub rate: Option<NonZeroU32>,
@@ -300,7 +300,7 @@ impl Limits {
         }
     }
 
-    /// Query calls (and stream messages) admitted and not yet finished.
+    /// Query calls (and streams evaluating a chunk of messages) admitted and not yet finished.
     pub fn in_flight(&self) -> usize {
         self.max_in_flight - self.permits.available_permits()
     }

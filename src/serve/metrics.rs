@@ -661,7 +661,7 @@ impl Collector for StateGauges {
             ),
             (
                 "queries_in_flight",
-                "Query calls (and stream messages being evaluated) admitted and not finished.",
+                "Query calls (and streams evaluating a chunk of messages) admitted and not finished.",
                 self.limits.in_flight() as i64,
             ),
             (

@@ -25,7 +25,7 @@ run() { # NAME ARGS...: runs loadtest with --json into $out/NAME.json, echoing t
 
 run unary run --method unary --ceiling --rounds 3 "$@"
 run batch run --method batch --batch 1000 --concurrency 2 --ceiling --rounds 3 "$@"
-run stream run --method stream --connections 1 --concurrency 4 --window 512 --ceiling --rounds 3 "$@"
+run stream run --method stream --connections 4 --concurrency 1 --window 1024 --ceiling --rounds 3 "$@"
 run half sweep --method unary --fractions 0.5 "$@"
 if [ "${NO_REDIS:-0}" != 1 ]; then
   echo "== redis: loadtest/redis-compare.sh $*" >&2

@@ -309,6 +309,31 @@ async fn a_caller_over_its_rate_is_refused_with_a_hint_and_other_callers_are_not
     server.stop().await;
 }
 
+/// A stream's messages are answered a chunk at a time but admitted one by one: the messages
+/// within the caller's allowance are answered, in order, and the first one beyond it ends the
+/// stream with the refusal, even when all of them arrive together.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_answers_its_callers_allowance_then_ends_with_the_refusal() {
+    // Three persons a second, a burst of three: no allowance refills while the stream runs.
+    let (_dir, server, _) = start(LimitsConfig {
+        max_in_flight: 8,
+        rate: NonZeroU32::new(3),
+        ..LimitsConfig::default()
+    })
+    .await;
+    let mut app = server.codes(Some(QUERY_TOKEN)).await;
+    let (answered, end) = stream(&mut app, 40).await;
+    assert_eq!(answered, 3, "the allowance's messages are answered");
+    let end = end.expect_err("the fourth message is refused");
+    assert_eq!(end.code(), Code::ResourceExhausted, "{end:?}");
+    assert!(
+        end.message()
+            .starts_with("rate limit of caller \"app\": 3 persons/s"),
+        "{end:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_credentials_every_query_is_one_anonymous_caller() {
     let (_dir, state, limits) = world(LimitsConfig {

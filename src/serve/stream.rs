@@ -60,7 +60,7 @@ pub fn answer_chunk(
                 ids.clear();
                 ids.extend(run.iter_mut().map(|r| std::mem::take(&mut r.id_number)));
                 let as_of = &run[0].as_of;
-                let _ = each_code(state, snap, &ids, day, |_, answer| {
+                let Ok(()) = each_code(state, snap, &ids, day, |_, answer| {
                     match answer {
                         Ok((code, known)) => {
                             tally.add(code, known);

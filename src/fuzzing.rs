@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::domain::{Day, IdNumber, Phone, Policy, RegionCode};
+use crate::domain::{Day, IdNumber, Phone, Policy, Query, RegionCode};
 use crate::feeds::{self, FeedOptions, schema};
 use crate::index::format::{
     END_MAGIC, FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN, SectionId, get_u16, get_u64, header,
@@ -104,9 +104,11 @@ pub fn index(data: &[u8]) {
             let (_, known) = idx
                 .code_of(
                     hash,
-                    idx.data_as_of(),
-                    policy,
-                    idx.risk_areas(),
+                    Query {
+                        day: idx.data_as_of(),
+                        policy,
+                        areas: idx.risk_areas(),
+                    },
                     &mut scratch,
                     |_| false,
                 )

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use healthcode::domain::{
     Binding, Day, IdNumber, Period, PersonRecords, PhoneRecords, PhoneTail, Policy, Precision,
-    RegionCode, RiskArea, RiskLevel, Stay, StaySource, Verification, evaluate,
+    Query, RegionCode, RiskArea, RiskLevel, Stay, StaySource, Verification, evaluate,
 };
 use healthcode::index::{BuildInput, Index, build_bytes};
 use healthcode::key::Key;
@@ -151,20 +151,23 @@ proptest! {
         };
         let day = query_days()[0];
         for policy in Policy::ALL {
+            let q = Query {
+                day,
+                policy,
+                areas: index.risk_areas(),
+            };
             let mut seen = Vec::new();
             let mut single = healthcode::index::Scratch::default();
             index
                 .codes_of(
                     &hashes,
-                    day,
-                    policy,
-                    index.risk_areas(),
+                    q,
                     &mut healthcode::index::Scratch::default(),
                     add_live,
                     |i, answer| {
                         let expected = hashes[i].map(|h| {
                             index
-                                .code_of(h, day, policy, index.risk_areas(), &mut single, |p| add_live(h, p))
+                                .code_of(h, q, &mut single, |p| add_live(h, p))
                                 .map(|(c, k)| (c.clone(), k))
                         });
                         let got = answer.map(|a| a.map(|(c, k)| (c.clone(), k)));

@@ -17,4 +17,6 @@ pub use id::{IdError, IdNumber};
 pub use phone::{Phone, PhoneError, PhoneTail};
 pub use records::*;
 pub use region::{Precision, RegionCode, RegionError};
-pub use rules::{Code, Color, Finding, Policy, Reason, RiskAreaSet, evaluate, evaluate_into};
+pub use rules::{
+    Code, Color, Finding, Policy, Query, Reason, RiskAreaSet, evaluate, evaluate_into,
+};

@@ -440,6 +440,18 @@ pub fn evaluate(p: &PersonRecords, areas: &RiskAreaSet, day: Day, policy: Policy
     code
 }
 
+/// What a person's records are evaluated against: the query day, the policy and the risk areas
+/// in force. One value for a whole call or batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a> {
+    /// The day the code is for.
+    pub day: Day,
+    /// How imprecise stays count.
+    pub policy: Policy,
+    /// The risk areas in force.
+    pub areas: &'a RiskAreaSet,
+}
+
 /// [`evaluate`] into `out`, reusing its findings' allocation: the query path calls it with one
 /// `Code` per thread, so an evaluation allocates nothing once the buffer has grown.
 pub fn evaluate_into(

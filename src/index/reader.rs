@@ -10,7 +10,7 @@ use super::builder::bucket_of;
 use super::format::*;
 use super::record::{Decoder, RecordError};
 use crate::domain::{
-    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, RegionCode, RiskArea,
+    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, Query, RegionCode, RiskArea,
     RiskAreaSet, RiskLevel, evaluate_into,
 };
 use crate::key::Key;
@@ -556,41 +556,34 @@ impl<B: AsRef<[u8]>> Index<B> {
         policy: Policy,
         scratch: &'s mut Scratch,
     ) -> Result<(&'s Code, bool), RecordError> {
-        self.code_of(
-            key.hash_id(id),
+        let q = Query {
             day,
             policy,
-            &self.risk_areas,
-            scratch,
-            |_| false,
-        )
+            areas: &self.risk_areas,
+        };
+        self.code_of(key.hash_id(id), q, scratch, |_| false)
     }
 
-    /// The rules' answer for the person with keyed hash `hash` on `day` against `areas`, and
-    /// whether the person is known: decodes their record (if any) into `scratch.records`, lets
+    /// The rules' answer for the person with keyed hash `hash` to query `q`, and whether the
+    /// person is known: decodes their record (if any) into `scratch.records`, lets
     /// `live` add records of their own (it says whether it added any), and evaluates into
     /// `scratch.code`. The one path every answer takes, from the server and from `eval`.
     pub fn code_of<'s>(
         &self,
         hash: u64,
-        day: Day,
-        policy: Policy,
-        areas: &RiskAreaSet,
+        q: Query<'_>,
         scratch: &'s mut Scratch,
         live: impl FnOnce(&mut PersonRecords) -> bool,
     ) -> Result<(&'s Code, bool), RecordError> {
         let pid = self.lookup_hash(hash);
-        self.code_of_person(pid, day, policy, areas, scratch, live)
+        self.code_of_person(pid, q, scratch, live)
     }
 
     /// [`Index::code_of`] once the person (if any) is found.
-    #[allow(clippy::too_many_arguments)]
     fn code_of_person<'s>(
         &self,
         pid: Option<u32>,
-        day: Day,
-        policy: Policy,
-        areas: &RiskAreaSet,
+        q: Query<'_>,
         scratch: &'s mut Scratch,
         live: impl FnOnce(&mut PersonRecords) -> bool,
     ) -> Result<(&'s Code, bool), RecordError> {
@@ -604,7 +597,13 @@ impl<B: AsRef<[u8]>> Index<B> {
             scratch.code.clear();
             return Ok((&scratch.code, false));
         }
-        evaluate_into(&scratch.records, areas, day, policy, &mut scratch.code);
+        evaluate_into(
+            &scratch.records,
+            q.areas,
+            q.day,
+            q.policy,
+            &mut scratch.code,
+        );
         Ok((&scratch.code, true))
     }
 

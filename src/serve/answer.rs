@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, Reason};
+use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Query, Reason};
 use crate::index::Scratch;
 use crate::proto;
 
@@ -62,15 +62,30 @@ pub fn with_code<R>(
         // The snapshot was fully verified before it was served, so a record always decodes.
         let (code, known) = snap
             .index
-            .code_of(hash, day, state.policy, &snap.risk_areas, &mut s, |p| {
-                state
-                    .overlay
-                    .as_ref()
-                    .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
+            .code_of(hash, query(state, snap, day), &mut s, |p| {
+                add_live(state, snap, hash, p)
             })
             .expect("a verified index decodes every record");
         Ok(f(code, known))
     })
+}
+
+/// What a query on `day` is evaluated against: the server's policy, the snapshot's risk areas.
+fn query<'a>(state: &State, snap: &'a Snapshot, day: Day) -> Query<'a> {
+    Query {
+        day,
+        policy: state.policy,
+        areas: &snap.risk_areas,
+    }
+}
+
+/// Adds the live records of the person with keyed hash `hash` that `snap` did not fold; whether
+/// there were any.
+fn add_live(state: &State, snap: &Snapshot, hash: u64, p: &mut PersonRecords) -> bool {
+    state
+        .overlay
+        .as_ref()
+        .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
 }
 
 /// A query's document number, or why it is not one.
@@ -96,16 +111,9 @@ pub fn each_code<E>(
         let mut s = s.borrow_mut();
         snap.index.codes_of(
             &hashes,
-            day,
-            state.policy,
-            &snap.risk_areas,
+            query(state, snap, day),
             &mut s,
-            |hash, p| {
-                state
-                    .overlay
-                    .as_ref()
-                    .is_some_and(|o| o.add_person_records(hash, snap.folded, p))
-            },
+            |hash, p| add_live(state, snap, hash, p),
             |i, answer| match answer {
                 // The snapshot was fully verified before it was served, so a record decodes.
                 Some(a) => f(i, Ok(a.expect("a verified index decodes every record"))),

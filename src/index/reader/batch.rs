@@ -3,7 +3,7 @@
 //! that the cache misses of a large index overlap instead of following one another.
 
 use super::{Index, Scratch, bucket_of, get_u32, get_u64};
-use crate::domain::{Code, Day, PersonRecords, Policy, RiskAreaSet};
+use crate::domain::{Code, PersonRecords, Query};
 use crate::index::format::SectionId;
 use crate::index::record::RecordError;
 
@@ -46,13 +46,10 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// looked up). The index reads of the next few entries are started while one is evaluated,
     /// which is what makes a batch cheaper per person than single queries on an index larger
     /// than the processor's caches. An `Err` from `each` stops the pass and is returned.
-    #[allow(clippy::too_many_arguments)]
     pub fn codes_of<E>(
         &self,
         hashes: &[Option<u64>],
-        day: Day,
-        policy: Policy,
-        areas: &RiskAreaSet,
+        q: Query<'_>,
         scratch: &mut Scratch,
         mut live: impl FnMut(u64, &mut PersonRecords) -> bool,
         mut each: impl FnMut(usize, Option<Result<(&Code, bool), RecordError>>) -> Result<(), E>,
@@ -114,9 +111,9 @@ impl<B: AsRef<[u8]>> Index<B> {
             }
             if let Some(j) = i.checked_sub(STAGES).filter(|&j| j < n) {
                 let p = ring[j % RING];
-                let answer = p.hash.map(|h| {
-                    self.code_of_person(p.pid, day, policy, areas, scratch, |r| live(h, r))
-                });
+                let answer = p
+                    .hash
+                    .map(|h| self.code_of_person(p.pid, q, scratch, |r| live(h, r)));
                 each(j, answer)?;
             }
         }

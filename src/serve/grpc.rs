@@ -43,7 +43,7 @@ pub struct HealthCodeService {
 
 /// Records into `metrics` when the server keeps them.
 #[inline]
-fn note(metrics: &Option<Arc<Metrics>>, f: impl FnOnce(&Metrics)) {
+pub(super) fn note(metrics: &Option<Arc<Metrics>>, f: impl FnOnce(&Metrics)) {
     if let Some(m) = metrics {
         f(m);
     }

@@ -9,9 +9,9 @@ use tokio_stream::Stream;
 use tonic::{Status, Streaming};
 
 use super::answer::{Stamp, each_code, query_day};
-use super::grpc::HealthCodeService;
+use super::grpc::{HealthCodeService, note};
 use super::limits::{Deadline, Permit};
-use super::metrics::{Method, Metrics, Tally};
+use super::metrics::{Method, Tally};
 use super::state::{Snapshot, State};
 use super::wire::{self, EncodedCode};
 use crate::proto;
@@ -139,7 +139,7 @@ impl Answers {
     fn answer(&mut self, mut chunk: Vec<proto::CodeRequest>, inbound_error: Option<Status>) {
         let mut refusal = None;
         let mut permit: Option<Permit> = None;
-        let mut admitted = 0;
+        let before = self.admitted;
         for _ in &chunk {
             if let Err(s) = Deadline::check_opt(self.deadline.as_ref(), self.admitted, None) {
                 refusal = Some(s);
@@ -149,39 +149,34 @@ impl Answers {
                 match self.service.limits.try_admit() {
                     Ok(p) => permit = Some(p),
                     Err(s) => {
-                        self.note(|m| m.shed(Method::STREAM_CODES));
+                        note(&self.service.metrics, |m| m.shed(Method::STREAM_CODES));
                         refusal = Some(s);
                         break;
                     }
                 }
             }
             if let Err(s) = self.service.limits.charge(&self.who, 1) {
-                self.note(|m| m.rate_limited(Method::STREAM_CODES));
+                note(&self.service.metrics, |m| {
+                    m.rate_limited(Method::STREAM_CODES)
+                });
                 refusal = Some(s);
                 break;
             }
-            admitted += 1;
             self.admitted += 1;
         }
-        chunk.truncate(admitted);
+        chunk.truncate(self.admitted - before);
         if !chunk.is_empty() {
             let snap = self.service.state.current();
             let ready = &mut self.ready;
             let tally = answer_chunk(&self.service.state, &snap, &mut self.stamp, chunk, |a| {
                 ready.push_back(Ok(a))
             });
-            self.note(|m| m.answered(&tally));
+            note(&self.service.metrics, |m| m.answered(&tally));
         }
         drop(permit);
         if let Some(end) = refusal.or(inbound_error) {
             self.ready.push_back(Err(end));
             self.ended = true;
-        }
-    }
-
-    fn note(&self, f: impl FnOnce(&Metrics)) {
-        if let Some(m) = &self.service.metrics {
-            f(m);
         }
     }
 }

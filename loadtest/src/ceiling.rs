@@ -67,9 +67,13 @@ impl Drop for Ceiling {
     }
 }
 
-/// Starts a ceiling server on loopback, on its own multi-threaded runtime (as the real server
-/// has), checking `token` the way the real server checks its query tokens.
-pub fn start(answer: proto::CodeResponse, token: Option<&str>) -> anyhow::Result<Ceiling> {
+/// Starts a ceiling server on `listen` (port 0: a free port), on its own multi-threaded runtime
+/// (as the real server has), checking `token` the way the real server checks its query tokens.
+pub fn start(
+    answer: proto::CodeResponse,
+    token: Option<&str>,
+    listen: SocketAddr,
+) -> anyhow::Result<Ceiling> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ceiling")
@@ -79,7 +83,7 @@ pub fn start(answer: proto::CodeResponse, token: Option<&str>) -> anyhow::Result
             .map_err(anyhow::Error::msg)?,
         None => Tokens::disabled(),
     };
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(listen))?;
     let addr = listener.local_addr()?;
     let svc = HealthCodeServer::new(Constant {
         answer: answer.into(),

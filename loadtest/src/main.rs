@@ -15,6 +15,7 @@ mod wire;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -76,6 +77,19 @@ enum Command {
         fractions: Vec<f64>,
         #[command(flatten)]
         out: Output,
+    },
+    /// Serves the ceiling on its own (a process of its own, as healthcode is) until interrupted:
+    /// its constant answer is the server's answer for the pool's first known id. `loadtest run
+    /// --server` it like any server.
+    Ceiling {
+        #[command(flatten)]
+        target: Target,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50052")]
+        listen: SocketAddr,
+        /// `as_of` of the sampled answer, YYYY-MM-DD (default: the server's today).
+        #[arg(long, default_value = "")]
+        as_of: String,
     },
     /// Writes the server's answers for the first N known ids as Redis `SET a:<n> <answer>`
     /// commands (the Redis protocol, for `redis-cli --pipe`): what a precomputing service stores.
@@ -423,6 +437,19 @@ fn sample_answer(
     })
 }
 
+/// `loadtest ceiling`: the ceiling server in a process of its own, until Ctrl-C.
+fn serve_ceiling(target: Target, listen: SocketAddr, as_of: &str) -> anyhow::Result<bool> {
+    let (token, pool) = target.prepare()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = sample_answer(&rt, &target.servers[0], token.as_deref(), &pool, as_of)?;
+    let c = ceiling::start(answer, token.as_deref(), listen)?;
+    eprintln!("loadtest: ceiling serving on {} (Ctrl-C stops it)", c.addr);
+    rt.block_on(tokio::signal::ctrl_c())?;
+    Ok(true)
+}
+
 fn emit(out: &Output, text: &str, json: serde_json::Value) -> anyhow::Result<()> {
     if out.json {
         eprint!("{text}");
@@ -454,7 +481,11 @@ fn run(
             &pool,
             &plan.as_of,
         )?;
-        Some(ceiling::start(answer, token.as_deref())?)
+        Some(ceiling::start(
+            answer,
+            token.as_deref(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )?)
     } else {
         None
     };
@@ -708,6 +739,11 @@ fn main() -> std::process::ExitCode {
             fractions,
             out,
         } => sweep(target, load, rates, fractions, out),
+        Command::Ceiling {
+            target,
+            listen,
+            as_of,
+        } => serve_ceiling(target, listen, &as_of),
         Command::Answers { target, keys, out } => answers(target, keys, out),
     };
     match r {

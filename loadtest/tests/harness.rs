@@ -175,6 +175,50 @@ fn the_ceiling_runs_beside_in_alternating_rounds_and_the_ratio_is_reported() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }
 
+#[test]
+fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
+    use std::io::BufRead;
+    let w = world();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["ceiling", "--listen", "127.0.0.1:0", "--token", TOKEN])
+        .arg("--server")
+        .arg(format!("http://{}", w.addr))
+        .arg("--ids")
+        .arg(&w.feeds)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its address, from the line that says it serves.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a line naming the address").unwrap();
+        if let Some(rest) = line.strip_prefix("loadtest: ceiling serving on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Driven like any server, it answers every request with the known person's answer.
+    let r = loadtest(
+        &format!("http://{addr}"),
+        &w.feeds,
+        &[
+            "run",
+            "--requests",
+            "200",
+            "--warmup",
+            "0s",
+            "--mix",
+            "100,0,0",
+        ],
+    );
+    let hc = &r["healthcode"];
+    assert_eq!(count(&hc["requests"]), 200, "{hc}");
+    assert_eq!(count(&hc["answers"]["known"]), 200, "{hc}");
+    assert_eq!(hc["errors"].as_object().unwrap().len(), 0, "{hc}");
+    // Ctrl-C stops it, successfully.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert!(child.wait().unwrap().success());
+}
+
 /// Forwards TCP between the harness and the server, holding every byte while `paused`; sends
 /// on `accepted` when a connection comes in.
 async fn stalling_proxy(

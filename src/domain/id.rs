@@ -54,6 +54,14 @@ pub fn check_char(digits: &[u8; 17]) -> char {
 impl IdNumber {
     /// Parses and validates an 18-character resident ID; a lower-case `x` is accepted.
     pub fn parse(s: &str) -> Result<IdNumber, IdError> {
+        // The usual case, 17 ASCII digits and a last byte, read as bytes; anything else goes the
+        // character way below, which names what is wrong.
+        if let Some((body, &[last])) = s.as_bytes().split_first_chunk::<17>()
+            && body.iter().all(u8::is_ascii_digit)
+        {
+            // `s` is UTF-8 and its 18th byte ends it, so that byte is a whole (ASCII) character.
+            return Self::checked(body, char::from(last));
+        }
         if s.is_empty() {
             return Err(IdError::Empty);
         }
@@ -62,24 +70,29 @@ impl IdNumber {
             return Err(IdError::Length(n));
         }
         let mut digits = [0u8; 17];
-        let mut value = 0u64;
         let mut chars = s.chars();
         for (i, c) in chars.by_ref().take(17).enumerate() {
             if !c.is_ascii_digit() {
                 return Err(IdError::NotDigit { pos: i + 1, ch: c });
             }
             digits[i] = c as u8;
-            value = value * 10 + u64::from(c as u8 - b'0');
         }
         let last = chars.next().expect("18 characters");
+        Self::checked(&digits, last)
+    }
+
+    /// The ID of 17 ASCII digits `body` when `last` is their check character (either case).
+    #[inline]
+    fn checked(body: &[u8; 17], last: char) -> Result<IdNumber, IdError> {
         let got = last.to_ascii_uppercase();
         if !(got.is_ascii_digit() || got == 'X') {
             return Err(IdError::CheckNotDigitOrX(last));
         }
-        let expected = check_char(&digits);
+        let expected = check_char(body);
         if got != expected {
             return Err(IdError::CheckMismatch { expected, got });
         }
+        let value = body.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
         Ok(IdNumber(value))
     }
 
@@ -174,5 +187,51 @@ mod tests {
                 got: '1'
             })
         );
+    }
+
+    /// GB 11643 read character by character, as the standard states it: the reference the
+    /// byte-wise parse must agree with on every text.
+    fn reference(s: &str) -> Result<IdNumber, IdError> {
+        let chars: Vec<char> = s.chars().collect();
+        if chars.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if chars.len() != 18 {
+            return Err(IdError::Length(chars.len()));
+        }
+        let mut digits = [0u8; 17];
+        for (i, &c) in chars[..17].iter().enumerate() {
+            if !c.is_ascii_digit() {
+                return Err(IdError::NotDigit { pos: i + 1, ch: c });
+            }
+            digits[i] = c as u8;
+        }
+        let got = chars[17].to_ascii_uppercase();
+        if !(got.is_ascii_digit() || got == 'X') {
+            return Err(IdError::CheckNotDigitOrX(chars[17]));
+        }
+        let expected = check_char(&digits);
+        if got != expected {
+            return Err(IdError::CheckMismatch { expected, got });
+        }
+        let body = digits.iter().fold(0, |v, &d| v * 10 + u64::from(d - b'0'));
+        Ok(IdNumber(body))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_agrees_with_the_character_reading(
+            s in "[0-9]{16,18}[0-9xXyY２é]{0,2}|\\PC{0,20}",
+            body in 0u64..100_000_000_000_000_000,
+            last in proptest::char::any(),
+        ) {
+            proptest::prop_assert_eq!(IdNumber::parse(&s), reference(&s));
+            // Every 17-digit body with every last character: valid, lower-case x, wrong check
+            // digits and characters of any width.
+            let text = format!("{body:017}{last}");
+            proptest::prop_assert_eq!(IdNumber::parse(&text), reference(&text));
+            let valid = IdNumber::from_body(body).to_string();
+            proptest::prop_assert_eq!(IdNumber::parse(&valid), Ok(IdNumber(body)));
+        }
     }
 }

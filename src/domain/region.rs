@@ -2,6 +2,7 @@
 //! precision, containment and risk units, all by code arithmetic (no table needed).
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// The level of a region code, coarse to fine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,9 +65,10 @@ impl fmt::Display for Precision {
 }
 
 /// A normalised region code, stored zero-padded to 12 digits; its precision is the level of its
-/// last non-zero digit group.
+/// last non-zero digit group. Never zero (every code has a province), so an
+/// `Option<RegionCode>` takes no more room than the code: findings carry two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RegionCode(u64);
+pub struct RegionCode(NonZeroU64);
 
 /// Why a text is not a region code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,13 +103,14 @@ impl RegionCode {
     /// The region whose 12-digit zero-padded code is `padded`; `None` without a province.
     pub fn from_padded(padded: u64) -> Option<RegionCode> {
         (!(padded / Precision::Province.span()).is_multiple_of(100) && padded < 1_000_000_000_000)
-            .then_some(RegionCode(padded))
+            .then(|| NonZeroU64::new(padded).map(RegionCode))
+            .flatten()
     }
 
     /// The 12-digit zero-padded code.
     #[inline]
     pub fn padded(self) -> u64 {
-        self.0
+        self.0.get()
     }
 
     /// The level of this code: that of its last non-zero digit group. Each test is a remainder
@@ -115,7 +118,7 @@ impl RegionCode {
     /// every stay of every query.
     #[inline]
     pub fn precision(self) -> Precision {
-        let c = self.0;
+        let c = self.0.get();
         if !c.is_multiple_of(Precision::Street.span()) {
             Precision::Community
         } else if !c.is_multiple_of(Precision::County.span()) {
@@ -135,7 +138,9 @@ impl RegionCode {
     #[inline]
     pub fn truncate(self, p: Precision) -> RegionCode {
         // One arm per level, so each division is by a constant.
-        let t = |span: u64| RegionCode(self.0 / span * span);
+        // A code's province is not zero, so no truncation is (`self` stands in for the
+        // impossible case, which costs a branch that is never taken).
+        let t = |span: u64| NonZeroU64::new(self.padded() / span * span).map_or(self, RegionCode);
         match p {
             Precision::Province => t(Precision::Province.span()),
             Precision::City => t(Precision::City.span()),
@@ -167,7 +172,7 @@ impl RegionCode {
     #[inline]
     pub fn padded_range(self) -> std::ops::Range<u64> {
         let span = self.precision().span();
-        self.0..self.0 + span
+        self.padded()..self.padded() + span
     }
 
     /// This region and its ancestors, coarse to fine, without duplicates.
@@ -193,7 +198,7 @@ impl RegionCode {
     /// is its first `digits()` of them.
     pub fn ascii(self) -> ([u8; 12], usize) {
         let mut b = [b'0'; 12];
-        let mut v = self.0;
+        let mut v = self.padded();
         for d in b.iter_mut().rev() {
             *d = b'0' + (v % 10) as u8;
             v /= 10;
@@ -234,7 +239,7 @@ mod tests {
             if v == 0 {
                 v = span;
             }
-            let code = RegionCode(v);
+            let code = RegionCode(NonZeroU64::new(v).unwrap());
             let q = code.precision();
             let want = format!("{:0width$}", v / q.span(), width = q.digits());
             assert_eq!(code.to_string(), want, "{v}");

@@ -253,28 +253,16 @@ impl Code {
         code
     }
 
-    /// Makes `findings` unique on their key (keeping the latest day) unless `unique` says they
-    /// are already, orders them strongest first, and derives colour and travel permission.
-    fn finish(&mut self, unique: bool) {
+    /// Makes `findings` unique on their key (keeping the latest day) and orders them strongest
+    /// first, unless `ready` says they already are, and derives colour and travel permission.
+    fn finish(&mut self, ready: bool) {
         let findings = &mut self.findings;
-        if findings.len() > 1 {
-            if !unique {
-                // Unique on the key, keeping the latest day: sort by (key, latest day first),
-                // dedup.
-                findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
-                findings.dedup_by_key(|f| (f.reason, ident(f)));
-            }
-            // Then strongest and latest first. Keys are unique now, so the order is total; it
-            // usually holds already (the findings of one reason share their day).
-            let order = |a: &Finding, b: &Finding| {
-                (a.reason as u8)
-                    .cmp(&(b.reason as u8))
-                    .then(b.day.cmp(&a.day))
-                    .then_with(|| ident(a).cmp(&ident(b)))
-            };
-            if !findings.is_sorted_by(|a, b| order(a, b).is_le()) {
-                findings.sort_unstable_by(order);
-            }
+        if findings.len() > 1 && !ready {
+            // Unique on the key, keeping the latest day: sort by (key, latest day first), dedup.
+            findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
+            findings.dedup_by_key(|f| (f.reason, ident(f)));
+            // Then strongest and latest first. Keys are unique now, so the order is total.
+            findings.sort_unstable_by_key(order_key);
         }
         let color = findings
             .iter()
@@ -286,43 +274,121 @@ impl Code {
     }
 }
 
-/// Up to this many findings, `Findings::push` keeps them unique by a scan; a person with more
-/// (rare: many stays in many risk areas) has them made unique by a sort at the end.
+/// Up to this many findings, `Findings::push` keeps them unique as they come and `order` sorts
+/// them by packed keys; a person with more (rare: many stays in many risk areas) has them made
+/// unique and ordered by sorts at the end.
 const SCAN_LIMIT: usize = 16;
 
 /// The findings of one evaluation as they are found, kept unique on their key (reason, region,
-/// risk area, phone tail) with the latest day: most persons have a handful, and a scan per push
-/// costs far less than sorting the duplicates away at the end.
+/// risk area, phone tail) with the latest day: most persons have a handful, and a scan of
+/// packed keys per push, then one small sort on the same keys, costs far less than sorting the
+/// duplicates away at the end.
 struct Findings<'a> {
     list: &'a mut Vec<Finding>,
-    unique: bool,
+    /// `keys[i]` is `order_key(&list[i])` while `ready`.
+    keys: [u128; SCAN_LIMIT],
+    /// Whether `list` is unique (false once it outgrew `SCAN_LIMIT`).
+    ready: bool,
 }
 
-impl Findings<'_> {
+impl<'a> Findings<'a> {
+    fn new(list: &'a mut Vec<Finding>) -> Findings<'a> {
+        list.clear();
+        Findings {
+            list,
+            keys: [0; SCAN_LIMIT],
+            ready: true,
+        }
+    }
+
     #[inline]
     fn push(&mut self, f: Finding) {
-        if self.list.len() <= SCAN_LIMIT {
-            if let Some(g) = self.list.iter_mut().find(|g| {
-                g.reason == f.reason
-                    && g.region == f.region
-                    && g.risk_area == f.risk_area
-                    && g.phone_tail == f.phone_tail
-            }) {
-                if f.day > g.day {
-                    *g = f;
-                }
-                return;
+        if !self.ready {
+            self.list.push(f);
+            return;
+        }
+        let key = order_key(&f);
+        let n = self.list.len();
+        // The same finding with another day: it keeps the later one.
+        if let Some(i) = self.keys[..n]
+            .iter()
+            .position(|k| (k ^ key) & !DAY_BITS == 0)
+        {
+            if f.day > self.list[i].day {
+                self.list[i] = f;
+                self.keys[i] = key;
             }
+            return;
+        }
+        if n == SCAN_LIMIT {
+            self.ready = false;
         } else {
-            self.unique = false;
+            self.keys[n] = key;
         }
         self.list.push(f);
     }
+
+    /// Orders the findings strongest first by their keys (an insertion sort: they are few, and
+    /// usually in order or nearly); whether they are now unique and in order.
+    fn order(&mut self) -> bool {
+        if !self.ready {
+            return false;
+        }
+        let (list, keys) = (&mut self.list[..], &mut self.keys);
+        for i in 1..list.len() {
+            let (k, f) = (keys[i], list[i]);
+            let mut j = i;
+            while j > 0 && keys[j - 1] > k {
+                keys[j] = keys[j - 1];
+                list[j] = list[j - 1];
+                j -= 1;
+            }
+            keys[j] = k;
+            list[j] = f;
+        }
+        true
+    }
+
+    /// Definite matches on D or D-1 become IN_RISK_AREA, and the earlier ones give nothing.
+    fn promote_in_risk(&mut self, yesterday: Day) {
+        let mut kept = 0;
+        for i in 0..self.list.len() {
+            let mut f = self.list[i];
+            if f.reason == Reason::VisitedRiskArea {
+                if f.day < yesterday {
+                    continue;
+                }
+                f.reason = Reason::InRiskArea;
+            }
+            self.list[kept] = f;
+            if self.ready {
+                self.keys[kept] = order_key(&f);
+            }
+            kept += 1;
+        }
+        self.list.truncate(kept);
+    }
+}
+
+/// Where a finding's day sits in its [`order_key`]: 27 bits above the 97 of [`ident`].
+const DAY_BITS: u128 = ((1 << 27) - 1) << 97;
+
+/// The order findings are returned in — reason (strongest first), latest day first, then
+/// region, risk area and phone tail — as one integer: the reason in the top 4 bits, the day
+/// counted back from day 2^26 in the next 27 (days further than 2^26 days, some 180,000 years,
+/// from 1970 count as the furthest), then [`ident`]. Without the day's bits it tells findings'
+/// keys (reason, region, risk area, phone tail) apart.
+#[inline]
+fn order_key(f: &Finding) -> u128 {
+    const SPAN: i64 = 1 << 27;
+    let day = (i64::from(f.day.0) + SPAN / 2).clamp(0, SPAN - 1);
+    u128::from(f.reason as u8) << 124 | ((SPAN - 1 - day) as u128) << 97 | ident(f)
 }
 
 /// A finding's (region, risk area, phone tail) packed into one integer ordered as that tuple is
 /// (`None` first): the region and the area take 40 bits each (a padded code is under 10^12),
 /// the tail 17.
+#[inline]
 fn ident(f: &Finding) -> u128 {
     let code = |r: Option<RegionCode>| r.map_or(0, |r| u128::from(r.padded()) + 1);
     let tail = f.phone_tail.map_or(0, |t| u128::from(t.0) + 1);
@@ -461,11 +527,7 @@ pub fn evaluate_into(
     policy: Policy,
     out: &mut Code,
 ) {
-    out.findings.clear();
-    let mut findings = Findings {
-        list: &mut out.findings,
-        unique: true,
-    };
+    let mut findings = Findings::new(&mut out.findings);
     let ws = day.window_start();
 
     for r in &p.cdc {
@@ -541,14 +603,7 @@ pub fn evaluate_into(
         }
     }
     if in_risk {
-        // Definite matches on D or D-1 are IN_RISK_AREA, and the earlier ones give nothing.
-        findings.list.retain_mut(|f| {
-            if f.reason != Reason::VisitedRiskArea {
-                return true;
-            }
-            f.reason = Reason::InRiskArea;
-            f.day >= yesterday
-        });
+        findings.promote_in_risk(yesterday);
     }
 
     for a in &p.arrivals {
@@ -601,8 +656,8 @@ pub fn evaluate_into(
         }
     }
 
-    let unique = findings.unique;
-    out.finish(unique);
+    let ready = findings.order();
+    out.finish(ready);
 }
 
 /// The latest day through which a verification (made on or before `day`) clears matches whose
@@ -613,4 +668,51 @@ fn cleared_through(p: &PersonRecords, unit: RegionCode, day: Day) -> Option<Day>
         .filter(|v| v.verified_on <= day && v.scope.is_none_or(|s| s.contains(unit)))
         .map(|v| v.verified_on)
         .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn finding() -> impl Strategy<Value = Finding> {
+        let code = proptest::option::of(
+            (0..5usize, 10_000_000_000u64..1_000_000_000_000)
+                .prop_filter_map("a code with a province", |(p, v)| {
+                    RegionCode::from_padded(v).map(|r| r.truncate(Precision::ALL[p]))
+                }),
+        );
+        (
+            0..Reason::ALL.len(),
+            code.clone(),
+            code,
+            -(1i32 << 26)..(1 << 26),
+            proptest::option::of(any::<u16>().prop_map(PhoneTail)),
+        )
+            .prop_map(|(r, region, area, day, tail)| {
+                Finding::new(Reason::ALL[r], region, area, Day(day), tail)
+            })
+    }
+
+    proptest! {
+        /// The packed key orders findings as the contract's (reason, latest day, region, risk
+        /// area, phone tail) does, and without its day bits tells exactly their keys apart.
+        #[test]
+        fn the_order_key_orders_and_tells_apart_as_the_tuple_does(
+            a in finding(),
+            b in finding(),
+            same_key in any::<bool>(),
+        ) {
+            let b = if same_key { Finding { day: b.day, ..a } } else { b };
+            let tuple = |f: &Finding| {
+                (f.reason, Reverse(f.day), f.region, f.risk_area, f.phone_tail)
+            };
+            prop_assert_eq!(order_key(&a).cmp(&order_key(&b)), tuple(&a).cmp(&tuple(&b)));
+            let key = |f: &Finding| (f.reason, f.region, f.risk_area, f.phone_tail);
+            prop_assert_eq!(
+                (order_key(&a) ^ order_key(&b)) & !DAY_BITS == 0,
+                key(&a) == key(&b)
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! checksum.
 
 pub mod log;
+pub mod tail;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ use crate::audit::{self, AuditError, AuditLog, Record};
 use crate::domain::{
     Day, Period, PersonRecords, RegionCode, Registration, RiskArea, RiskLevel, Verification,
 };
-pub use log::{LogError, LogFile, LogWriter, Polled, Replay, Tail};
+pub use log::{LogError, LogFile, LogWriter, Replay};
+pub use tail::{Polled, Tail};
 
 /// The file in a state directory where its writer announces the address it listens on, so that
 /// a follower refusing a write can say where writes go.

@@ -6,6 +6,7 @@
 
 pub mod feeds;
 pub mod process;
+pub mod world;
 #[allow(unused_imports)]
 pub use feeds::*;
 

@@ -1,0 +1,176 @@
+//! The answers' bytes: what the server writes directly, one by one, in batches and in stream
+//! chunks, is exactly what the generated protobuf types encode and what one message alone gets.
+
+mod util;
+
+use healthcode::proto;
+use healthcode::serve::{self, answer};
+use util::world::{served_world, today};
+
+/// The server writes its answers' bytes itself (`serve::wire`): for every person of a generated
+/// world, on days before, at and after the data date, and in batches mixing invalid ids, the bytes
+/// are exactly those the generated protobuf types encode, one by one and through the batch path.
+#[test]
+fn answers_written_directly_are_the_bytes_the_generated_types_encode() {
+    use prost::Message;
+    use serve::answer::Stamp;
+    use serve::wire::{self, BatchWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (state, ids) = served_world(dir.path(), 3_000, 23);
+    let snap = state.current();
+    let mut findings = 0;
+    for day in [today().plus(-15), today(), today().plus(3)] {
+        let stamp = Stamp::new(&snap, day);
+        for chunk in ids.chunks(700) {
+            let mut batch = BatchWriter::with_capacity(chunk.len());
+            let mut reference = proto::BatchCodeResponse::default();
+            for id in chunk {
+                let direct = answer::with_code(&state, &snap, id, day, |code, known| {
+                    findings += code.findings.len();
+                    batch.valid(&snap, code, known, &stamp);
+                    (
+                        wire::code(&snap, code, known, &stamp),
+                        answer::response(&snap, code, known, &stamp),
+                    )
+                });
+                reference.results.push(match direct {
+                    Ok((bytes, generated)) => {
+                        assert_eq!(bytes.0, generated.encode_to_vec(), "{id} on {day}");
+                        proto::CodeResult {
+                            valid: true,
+                            error: String::new(),
+                            code: Some(generated),
+                        }
+                    }
+                    Err(e) => {
+                        batch.invalid(&e.0);
+                        proto::CodeResult {
+                            valid: false,
+                            error: e.0,
+                            code: None,
+                        }
+                    }
+                });
+            }
+            // The batch path (index reads run ahead of the evaluation) writes the same bytes.
+            let mut pipelined = BatchWriter::with_capacity(chunk.len());
+            answer::each_code(&state, &snap, chunk, day, |_, a| {
+                match a {
+                    Ok((code, known)) => pipelined.valid(&snap, code, known, &stamp),
+                    Err(e) => pipelined.invalid(&e.0),
+                }
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            let reference = reference.encode_to_vec();
+            assert_eq!(batch.finish().0, reference, "a batch on {day}");
+            assert_eq!(
+                pipelined.finish().0,
+                reference,
+                "a pipelined batch on {day}"
+            );
+        }
+    }
+    assert!(
+        findings > 1_000,
+        "the world has findings to encode: {findings}"
+    );
+}
+
+/// `StreamCodes` answers the messages that have arrived a chunk at a time through the batch path
+/// (`serve::stream::answer_chunk`): over every person of a generated world, with `as_of` changing
+/// in runs of every length (the server's today, other days, a day that does not exist) and invalid
+/// ids among them, each answer is the bytes the one-message path writes, in order, and an invalid
+/// message is answered with its error, its own `as_of`, the generation and the data date.
+#[test]
+fn stream_chunks_answer_exactly_what_single_messages_would() {
+    use serve::answer::{Stamp, answer_with};
+    use serve::stream::{CHUNK, answer_chunk};
+    use serve::wire::{self, EncodedCode};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (state, ids) = served_world(dir.path(), 2_000, 29);
+    let snap = state.current();
+    let days = [
+        String::new(),
+        today().plus(-15).to_string(),
+        today().to_string(),
+        "2022-02-30".to_string(),
+        today().plus(3).to_string(),
+    ];
+    // Runs of one as_of: 1, 2, 3, … messages long, cycling through the days; invalid ids spread.
+    let mut requests = Vec::new();
+    let (mut run, mut d) = (1, 0);
+    while requests.len() < ids.len() {
+        for _ in 0..run {
+            let k = requests.len();
+            let id = if k % 97 == 5 {
+                ids[ids.len() - 1 - k % 4].clone()
+            } else {
+                ids[k % ids.len()].clone()
+            };
+            requests.push(proto::CodeRequest {
+                id_number: id,
+                as_of: days[d % days.len()].clone(),
+            });
+        }
+        run = run % (CHUNK + 3) + 1;
+        d += 1;
+    }
+    let mut expected = Vec::new();
+    let mut single_stamp = None;
+    for r in &requests {
+        let one = answer_with(
+            &state,
+            &snap,
+            &r.id_number,
+            &r.as_of,
+            &mut single_stamp,
+            |code, known, stamp| wire::code(&snap, code, known, stamp),
+        );
+        expected.push(one.unwrap_or_else(|e| {
+            EncodedCode::from(proto::CodeResponse {
+                color: proto::Color::Unspecified as i32,
+                as_of: r.as_of.clone(),
+                index_generation: snap.generation,
+                data_as_of: snap.index.data_as_of().to_string(),
+                error: e.0,
+                ..Default::default()
+            })
+        }));
+    }
+    // Chunks of sizes up to CHUNK, out of step with the runs, one stamp kept across them as the
+    // stream keeps it.
+    let mut got = Vec::new();
+    let mut stamp: Option<Stamp> = None;
+    let mut at = 0;
+    let mut size = 1;
+    while at < requests.len() {
+        let end = (at + size).min(requests.len());
+        answer_chunk(&state, &snap, &mut stamp, requests[at..end].to_vec(), |a| {
+            got.push(a)
+        });
+        at = end;
+        size = (size * 37 + 11) % CHUNK + 1;
+    }
+    assert_eq!(got.len(), requests.len(), "one answer per message");
+    for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "message {k}: {:?}", requests[k]);
+    }
+    let invalid = expected
+        .iter()
+        .filter(|e| {
+            use prost::Message;
+            !proto::CodeResponse::decode(&e.0[..])
+                .unwrap()
+                .error
+                .is_empty()
+        })
+        .count();
+    assert!(
+        invalid > 50 && invalid < requests.len() / 2,
+        "{invalid} invalid of {}",
+        requests.len()
+    );
+}

@@ -1,0 +1,67 @@
+//! A generated world for the tests that compare what the server answers with the reference
+//! model or with another path: its feeds and index, its people, and its index served.
+
+use std::path::{Path, PathBuf};
+
+use healthcode::domain::{Day, IdNumber, PersonRecords, Policy, RegionCode, RiskArea};
+use healthcode::feeds::{self, FeedOptions};
+use healthcode::pipeline::{BuildOptions, build_index};
+use healthcode::serve::{self, State};
+use healthcode::synth::{self, GenConfig};
+
+use super::key;
+
+/// The generated data's date, the day the tests query.
+pub fn today() -> Day {
+    Day::parse(synth::DEFAULT_TODAY).unwrap()
+}
+
+/// A generated world of `persons` in `dir/feeds`, with its index at `dir/a.hci`.
+pub fn world(dir: &Path, persons: u64, seed: u64) -> (PathBuf, PathBuf) {
+    let feeds = dir.join("feeds");
+    let cfg = GenConfig {
+        persons,
+        seed,
+        today: today(),
+        city: RegionCode::parse(synth::DEFAULT_CITY).unwrap(),
+    };
+    synth::generate(&cfg, &feeds, false, &mut |_| {}).expect("the world generates");
+    let index = dir.join("a.hci");
+    build_index(
+        &feeds,
+        &index,
+        &key(),
+        &opts(),
+        &mut std::io::sink(),
+        &mut |_| {},
+    )
+    .expect("the world builds");
+    (feeds, index)
+}
+
+pub fn opts() -> BuildOptions {
+    BuildOptions {
+        data_as_of: Some(today()),
+        ..Default::default()
+    }
+}
+
+/// The feeds' people and risk areas, for the reference model.
+pub fn people(feeds: &Path) -> (Vec<(IdNumber, PersonRecords)>, Vec<RiskArea>) {
+    let (f, _) = feeds::load(feeds, &FeedOptions::default(), &mut std::io::sink()).unwrap();
+    let mut p: Vec<_> = feeds::people(&f).into_iter().collect();
+    p.sort_by_key(|e| e.0);
+    (p, f.risk_areas.clone())
+}
+
+/// A generated world's index served as of `today()`, and every person's document number followed
+/// by an unknown and three invalid ones.
+pub fn served_world(dir: &Path, persons: u64, seed: u64) -> (State, Vec<String>) {
+    let (feeds, index) = world(dir, persons, seed);
+    let (people, _) = people(&feeds);
+    let idx = serve::open_index(&index, &key()).unwrap();
+    let state = State::new(idx, index, key(), Policy::PrecisionAware, Some(today()));
+    let mut ids: Vec<String> = people.iter().map(|(id, _)| id.to_string()).collect();
+    ids.extend(["11010519491231002X", "110105194912310021", "abc", ""].map(String::from));
+    (state, ids)
+}

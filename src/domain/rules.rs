@@ -259,10 +259,11 @@ impl Code {
         let findings = &mut self.findings;
         if findings.len() > 1 && !ready {
             // Unique on the key, keeping the latest day: sort by (key, latest day first), dedup.
-            findings.sort_unstable_by_key(|f| (f.reason as u8, ident(f), Reverse(f.day)));
-            findings.dedup_by_key(|f| (f.reason, ident(f)));
-            // Then strongest and latest first. Keys are unique now, so the order is total.
-            findings.sort_unstable_by_key(order_key);
+            findings.sort_unstable_by_key(|f| (same_key(f), Reverse(f.day)));
+            findings.dedup_by_key(|f| same_key(f));
+            // Then strongest and latest first (by the day itself: this path also takes days the
+            // packed key cannot tell apart). Keys are unique now, so the order is total.
+            findings.sort_unstable_by_key(|f| (f.reason as u8, Reverse(f.day), ident(f)));
         }
         let color = findings
             .iter()
@@ -307,12 +308,18 @@ impl<'a> Findings<'a> {
             self.list.push(f);
             return;
         }
+        if !(DAY_MIN..=DAY_MAX).contains(&f.day.0) {
+            // A day the packed key cannot order (never one of real data): the sorts at the end.
+            self.ready = false;
+            self.list.push(f);
+            return;
+        }
         let key = order_key(&f);
         let n = self.list.len();
         // The same finding with another day: it keeps the later one.
         if let Some(i) = self.keys[..n]
             .iter()
-            .position(|k| (k ^ key) & !DAY_BITS == 0)
+            .position(|k| k & !DAY_BITS == key & !DAY_BITS)
         {
             if f.day > self.list[i].day {
                 self.list[i] = f;
@@ -373,16 +380,25 @@ impl<'a> Findings<'a> {
 /// Where a finding's day sits in its [`order_key`]: 27 bits above the 97 of [`ident`].
 const DAY_BITS: u128 = ((1 << 27) - 1) << 97;
 
+/// The days [`order_key`] orders: 2^26 days (some 180,000 years) either side of 1970. A
+/// YYYY-MM-DD day is always inside; a finding outside sends [`Findings`] to the sorts at the end.
+const DAY_MIN: i32 = -(1 << 26);
+const DAY_MAX: i32 = (1 << 26) - 1;
+
 /// The order findings are returned in — reason (strongest first), latest day first, then
-/// region, risk area and phone tail — as one integer: the reason in the top 4 bits, the day
-/// counted back from day 2^26 in the next 27 (days further than 2^26 days, some 180,000 years,
-/// from 1970 count as the furthest), then [`ident`]. Without the day's bits it tells findings'
-/// keys (reason, region, risk area, phone tail) apart.
+/// region, risk area and phone tail — as one integer for a day within `DAY_MIN..=DAY_MAX`: the
+/// reason in the top 4 bits, the day counted back from `DAY_MAX` in the next 27, then
+/// [`ident`]. Without the day's bits it is [`same_key`].
 #[inline]
 fn order_key(f: &Finding) -> u128 {
-    const SPAN: i64 = 1 << 27;
-    let day = (i64::from(f.day.0) + SPAN / 2).clamp(0, SPAN - 1);
-    u128::from(f.reason as u8) << 124 | ((SPAN - 1 - day) as u128) << 97 | ident(f)
+    let back = (DAY_MAX - f.day.0.clamp(DAY_MIN, DAY_MAX)) as u128;
+    same_key(f) | back << 97
+}
+
+/// What makes findings the same finding (reason, region, risk area, phone tail), packed.
+#[inline]
+fn same_key(f: &Finding) -> u128 {
+    u128::from(f.reason as u8) << 124 | ident(f)
 }
 
 /// A finding's (region, risk area, phone tail) packed into one integer ordered as that tuple is
@@ -701,18 +717,55 @@ mod tests {
         fn the_order_key_orders_and_tells_apart_as_the_tuple_does(
             a in finding(),
             b in finding(),
-            same_key in any::<bool>(),
+            alike in any::<bool>(),
         ) {
-            let b = if same_key { Finding { day: b.day, ..a } } else { b };
+            let b = if alike { Finding { day: b.day, ..a } } else { b };
             let tuple = |f: &Finding| {
                 (f.reason, Reverse(f.day), f.region, f.risk_area, f.phone_tail)
             };
             prop_assert_eq!(order_key(&a).cmp(&order_key(&b)), tuple(&a).cmp(&tuple(&b)));
             let key = |f: &Finding| (f.reason, f.region, f.risk_area, f.phone_tail);
-            prop_assert_eq!(
-                (order_key(&a) ^ order_key(&b)) & !DAY_BITS == 0,
-                key(&a) == key(&b)
-            );
+            prop_assert_eq!(order_key(&a) & !DAY_BITS, same_key(&a));
+            prop_assert_eq!(same_key(&a) == same_key(&b), key(&a) == key(&b));
+        }
+
+        /// Findings pushed one by one — a few or more than `SCAN_LIMIT`, duplicates with other
+        /// days, days beyond what the packed key orders — come out as the contract says: unique
+        /// on their key with its latest day, strongest and latest first.
+        #[test]
+        fn pushed_findings_come_out_unique_latest_and_in_order(
+            base in proptest::collection::vec(finding(), 1..12),
+            picks in proptest::collection::vec(
+                (0..12usize, -3i32..3, proptest::option::of(any::<i32>())),
+                0..40,
+            ),
+        ) {
+            let mut pushed = Vec::new();
+            for (i, shift, far) in picks {
+                let mut f = base[i % base.len()];
+                f.day = far.filter(|d| d % 7 == 0).map_or(f.day.plus(shift), Day);
+                pushed.push(f);
+            }
+            // The reference: the latest day of each key, sorted by the contract's tuple.
+            let mut latest: Vec<Finding> = Vec::new();
+            for f in &pushed {
+                let k = (f.reason, f.region, f.risk_area, f.phone_tail);
+                match latest.iter_mut().find(|g| (g.reason, g.region, g.risk_area, g.phone_tail) == k) {
+                    Some(g) if f.day > g.day => *g = *f,
+                    Some(_) => {}
+                    None => latest.push(*f),
+                }
+            }
+            latest.sort_by_key(|f| (f.reason, Reverse(f.day), f.region, f.risk_area, f.phone_tail));
+            let mut code = Code::green();
+            let mut findings = Findings::new(&mut code.findings);
+            for f in &pushed {
+                findings.push(*f);
+            }
+            let ready = findings.order();
+            code.finish(ready);
+            prop_assert_eq!(&code.findings, &latest);
+            prop_assert_eq!(Code::from_findings(pushed).findings, latest);
         }
     }
 }

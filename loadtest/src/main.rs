@@ -1,6 +1,6 @@
 //! `loadtest`: drives a running healthcode server over gRPC (closed or open loop), measures it
-//! against a ceiling server of the same stack, sweeps offered rates, and exports precomputed
-//! answers for the Redis comparison (`loadtest/redis-compare.sh`).
+//! against a ceiling server of the same stack (beside a run, or served alone), sweeps offered
+//! rates, and exports precomputed answers for the Redis comparison (`loadtest/redis-compare.sh`).
 
 mod balance;
 mod ceiling;
@@ -411,20 +411,22 @@ fn measure(
     outcome
 }
 
-/// One answer of the server, to be the ceiling server's constant answer.
-fn sample_answer(
+/// Starts the ceiling server on `listen`, its constant answer the one `server` gives the pool's
+/// first known id.
+fn start_ceiling(
     rt: &tokio::runtime::Runtime,
     server: &str,
     token: Option<&str>,
     pool: &Pool,
     as_of: &str,
-) -> anyhow::Result<proto::CodeResponse> {
+    listen: SocketAddr,
+) -> anyhow::Result<ceiling::Ceiling> {
     let id = pool
         .iter()
         .find(|(_, k)| *k == Kind::Known)
         .map(|(id, _)| id.to_owned())
         .context("the pool holds no known id")?;
-    rt.block_on(async {
+    let answer = rt.block_on(async {
         let mut c = drive::client(server, token).await?;
         let r = c
             .get_code(proto::CodeRequest {
@@ -434,7 +436,8 @@ fn sample_answer(
             .await
             .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
         anyhow::Ok(r.into_inner())
-    })
+    })?;
+    ceiling::start(answer, token, listen)
 }
 
 /// `loadtest ceiling`: the ceiling server in a process of its own, until Ctrl-C.
@@ -443,8 +446,14 @@ fn serve_ceiling(target: Target, listen: SocketAddr, as_of: &str) -> anyhow::Res
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer = sample_answer(&rt, &target.servers[0], token.as_deref(), &pool, as_of)?;
-    let c = ceiling::start(answer, token.as_deref(), listen)?;
+    let c = start_ceiling(
+        &rt,
+        &target.servers[0],
+        token.as_deref(),
+        &pool,
+        as_of,
+        listen,
+    )?;
     eprintln!("loadtest: ceiling serving on {} (Ctrl-C stops it)", c.addr);
     rt.block_on(tokio::signal::ctrl_c())?;
     Ok(true)
@@ -474,16 +483,12 @@ fn run(
     let mut machine = Machine::start();
     // The ceiling server (and the answer it repeats) lives across the rounds.
     let ceiling_server = if with_ceiling {
-        let answer = sample_answer(
+        Some(start_ceiling(
             &rt,
             &target.servers[0],
             token.as_deref(),
             &pool,
             &plan.as_of,
-        )?;
-        Some(ceiling::start(
-            answer,
-            token.as_deref(),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         )?)
     } else {

@@ -179,7 +179,7 @@ fn the_ceiling_runs_beside_in_alternating_rounds_and_the_ratio_is_reported() {
 fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
     use std::io::BufRead;
     let w = world();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+    let child = Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args(["ceiling", "--listen", "127.0.0.1:0", "--token", TOKEN])
         .arg("--server")
         .arg(format!("http://{}", w.addr))
@@ -188,8 +188,17 @@ fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Stopped however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stop(child);
     // Its address, from the line that says it serves.
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut lines = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("a line naming the address").unwrap();
         if let Some(rest) = line.strip_prefix("loadtest: ceiling serving on ") {
@@ -215,8 +224,8 @@ fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
     assert_eq!(count(&hc["answers"]["known"]), 200, "{hc}");
     assert_eq!(hc["errors"].as_object().unwrap().len(), 0, "{hc}");
     // Ctrl-C stops it, successfully.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    assert!(child.wait().unwrap().success());
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// Forwards TCP between the harness and the server, holding every byte while `paused`; sends

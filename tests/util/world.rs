@@ -39,6 +39,7 @@ pub fn world(dir: &Path, persons: u64, seed: u64) -> (PathBuf, PathBuf) {
     (feeds, index)
 }
 
+/// The build options of these worlds: data as of `today()`.
 pub fn opts() -> BuildOptions {
     BuildOptions {
         data_as_of: Some(today()),

@@ -288,7 +288,8 @@ struct Findings<'a> {
     list: &'a mut Vec<Finding>,
     /// `keys[i]` is `order_key(&list[i])` while `ready`.
     keys: [u128; SCAN_LIMIT],
-    /// Whether `list` is unique (false once it outgrew `SCAN_LIMIT`).
+    /// Whether `list` is unique and `keys` follow it: false once it outgrew `SCAN_LIMIT` or took
+    /// a day the packed key cannot order, which leaves it to the sorts at the end.
     ready: bool,
 }
 

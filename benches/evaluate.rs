@@ -11,9 +11,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use healthcode::domain::{Code, Day, IdNumber, PersonRecords, Policy, evaluate, evaluate_into};
 use healthcode::index::{Index, Scratch};
 use healthcode::key::Key;
-use healthcode::serve::answer::{each_code, with_code};
+use healthcode::serve::answer::{Stamp, each_code, with_code};
 use healthcode::serve::metrics::{CallTimer, Metrics, Tally};
 use healthcode::serve::state::{State, open_index};
+use healthcode::serve::wire::{AnswerWriter, BatchWriter, put_code};
 use healthcode::serve::{Limits, LimitsConfig};
 
 /// Ids drawn per sample; a power of two so the next one is a mask away.
@@ -147,6 +148,21 @@ fn benches(c: &mut Criterion) {
             findings
         }))
     });
+    // The same with the answers written as `GetCodes` sends them: the whole call's work in the
+    // server but for the transport.
+    g.bench_function(BenchmarkId::new("known_serve_batch_written", n), |b| {
+        b.iter(cycle(&batches, |ids| {
+            let stamp = Stamp::new(&snap, day);
+            let mut out = BatchWriter::new(&snap, &stamp, ids.len());
+            each_code(&state, &snap, black_box(ids), day, |_, answer| {
+                let (code, known) = answer.expect("valid ids");
+                out.valid(code, known);
+                Ok::<(), ()>(())
+            })
+            .expect("never stopped");
+            out.finish().0.len()
+        }))
+    });
     g.throughput(Throughput::Elements(1));
     // The same with what `serve --metrics` records for a GetCode call on top: its timing and
     // status code (three clock readings, the path's method) and its answer's colour and findings.
@@ -195,6 +211,29 @@ fn benches(c: &mut Criterion) {
                 &mut code,
             );
             code.findings.len()
+        }))
+    });
+    // Writing an evaluated answer's protobuf bytes alone: as the answers of a batch or a stream's
+    // chunk are (one writer for all, remembering the texts it wrote), and as a `GetCode` call's.
+    let codes: Vec<Code> = decoded
+        .iter()
+        .map(|r| evaluate(r, index.risk_areas(), day, Policy::PrecisionAware))
+        .collect();
+    let stamp = Stamp::new(&snap, day);
+    let mut out = Vec::new();
+    let mut writer = AnswerWriter::new(&snap, &stamp);
+    g.bench_function(BenchmarkId::new("write", n), |b| {
+        b.iter(cycle(&codes, |code| {
+            out.clear();
+            writer.put(&mut out, black_box(code), true);
+            out.len()
+        }))
+    });
+    g.bench_function(BenchmarkId::new("write_one", n), |b| {
+        b.iter(cycle(&codes, |code| {
+            out.clear();
+            put_code(&mut out, &snap, black_box(code), true, &stamp);
+            out.len()
         }))
     });
     g.finish();

@@ -23,12 +23,12 @@ fn answers_written_directly_are_the_bytes_the_generated_types_encode() {
     for day in [today().plus(-15), today(), today().plus(3)] {
         let stamp = Stamp::new(&snap, day);
         for chunk in ids.chunks(700) {
-            let mut batch = BatchWriter::with_capacity(chunk.len());
+            let mut batch = BatchWriter::new(&snap, &stamp, chunk.len());
             let mut reference = proto::BatchCodeResponse::default();
             for id in chunk {
                 let direct = answer::with_code(&state, &snap, id, day, |code, known| {
                     findings += code.findings.len();
-                    batch.valid(&snap, code, known, &stamp);
+                    batch.valid(code, known);
                     (
                         wire::code(&snap, code, known, &stamp),
                         answer::response(&snap, code, known, &stamp),
@@ -54,10 +54,10 @@ fn answers_written_directly_are_the_bytes_the_generated_types_encode() {
                 });
             }
             // The batch path (index reads run ahead of the evaluation) writes the same bytes.
-            let mut pipelined = BatchWriter::with_capacity(chunk.len());
+            let mut pipelined = BatchWriter::new(&snap, &stamp, chunk.len());
             answer::each_code(&state, &snap, chunk, day, |_, a| {
                 match a {
-                    Ok((code, known)) => pipelined.valid(&snap, code, known, &stamp),
+                    Ok((code, known)) => pipelined.valid(code, known),
                     Err(e) => pipelined.invalid(&e.0),
                 }
                 Ok::<(), ()>(())
@@ -173,4 +173,112 @@ fn stream_chunks_answer_exactly_what_single_messages_would() {
         "{invalid} invalid of {}",
         requests.len()
     );
+}
+
+/// A live risk area in a county that no record of the index names, so that the index's region
+/// dictionary does not hold it: findings against it carry its code and no name, and every answer
+/// — one by one, in a batch, in a stream's chunk — is exactly what the generated types encode.
+#[test]
+fn a_live_risk_area_outside_the_region_dictionary_is_written_as_the_generated_types_encode_it() {
+    use healthcode::domain::{Period, Policy, RegionCode, RiskLevel};
+    use healthcode::overlay::{Change, Overlay};
+    use prost::Message;
+    use serve::State;
+    use serve::answer::Stamp;
+    use serve::stream::answer_chunk;
+    use serve::wire::{self, BatchWriter};
+    use util::key;
+    use util::world::{people, world};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (feeds, index) = world(dir.path(), 2_000, 31);
+    let ids: Vec<String> = people(&feeds)
+        .0
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let (overlay, _) = Overlay::open(&dir.path().join("state"), key().fingerprint()).unwrap();
+    let idx = serve::open_index(&index, &key()).unwrap();
+    let state = State::with_overlay(
+        idx,
+        index,
+        key(),
+        Policy::PrecisionAware,
+        Some(today()),
+        Some(overlay),
+    )
+    .unwrap();
+    // A county of the generated city (Beijing) that the dictionary lacks.
+    let area = (1..=99)
+        .filter_map(|c| RegionCode::parse(&format!("1101{c:02}")).ok())
+        .find(|r| state.current().index.region_text(*r).is_none())
+        .expect("a county of the city that no record names");
+    state
+        .write(
+            "test",
+            "operator",
+            "a county outside the dictionary",
+            Change::SetRiskArea {
+                area,
+                level: RiskLevel::High,
+                period: Period {
+                    from: today().plus(-5),
+                    to: None,
+                },
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+
+    let snap = state.current();
+    let stamp = Stamp::new(&snap, today());
+    let mut against_it = 0;
+    let mut batch = BatchWriter::new(&snap, &stamp, ids.len());
+    let mut reference = proto::BatchCodeResponse::default();
+    for id in &ids {
+        let (one, generated) = answer::with_code(&state, &snap, id, today(), |code, known| {
+            against_it += code
+                .findings
+                .iter()
+                .filter(|f| f.risk_area == Some(area))
+                .count();
+            batch.valid(code, known);
+            (
+                wire::code(&snap, code, known, &stamp),
+                answer::response(&snap, code, known, &stamp),
+            )
+        })
+        .unwrap();
+        assert_eq!(one.0, generated.encode_to_vec(), "{id}");
+        reference.results.push(proto::CodeResult {
+            valid: true,
+            error: String::new(),
+            code: Some(generated),
+        });
+    }
+    assert!(
+        against_it > 100,
+        "findings against the live area: {against_it}"
+    );
+    assert_eq!(batch.finish().0, reference.encode_to_vec());
+    // A stream's chunks.
+    let requests: Vec<proto::CodeRequest> = ids
+        .iter()
+        .map(|id| proto::CodeRequest {
+            id_number: id.clone(),
+            as_of: String::new(),
+        })
+        .collect();
+    let mut streamed = Vec::new();
+    for chunk in requests.chunks(256) {
+        answer_chunk(&state, &snap, &mut None, chunk.to_vec(), |a| {
+            streamed.push(proto::CodeResponse::decode(&a.0[..]).unwrap())
+        });
+    }
+    let expected: Vec<_> = reference
+        .results
+        .into_iter()
+        .map(|r| r.code.unwrap())
+        .collect();
+    assert_eq!(streamed, expected);
 }

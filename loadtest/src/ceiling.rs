@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use healthcode::proto;
 use healthcode::serve::grpc::CodeStream;
 use healthcode::serve::wire::server::health_code_server::{HealthCode, HealthCodeServer};
-use healthcode::serve::wire::{BatchWriter, EncodedBatch, EncodedCode};
+use healthcode::serve::wire::{BatchBytes, EncodedBatch, EncodedCode};
 use healthcode::serve::{MAX_DECODED_MESSAGE, Tokens};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
@@ -33,7 +33,7 @@ impl HealthCode for Constant {
         req: Request<proto::BatchCodeRequest>,
     ) -> Result<Response<EncodedBatch>, Status> {
         let n = req.into_inner().id_numbers.len();
-        let mut out = BatchWriter::with_capacity(n);
+        let mut out = BatchBytes::with_capacity(n);
         for _ in 0..n {
             out.valid_from(&self.answer);
         }

@@ -12,7 +12,7 @@ pub use builder::{
     BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, build_bytes,
     build_from, write_atomic,
 };
-pub use reader::{Index, IndexError, Scratch};
+pub use reader::{Index, IndexError, RegionText, Scratch};
 
 #[cfg(test)]
 mod tests {

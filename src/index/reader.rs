@@ -107,6 +107,11 @@ impl RegionText {
     pub fn code(&self) -> &[u8] {
         &self.code[..usize::from(self.code_len)]
     }
+
+    /// The code as written: the first `n` bytes of the array (a fixed-size copy for writers).
+    pub fn code_array(&self) -> ([u8; 12], usize) {
+        (self.code, usize::from(self.code_len))
+    }
 }
 
 /// An open index over bytes `B` (a `Vec<u8>` or a memory map).

@@ -129,7 +129,7 @@ impl HealthCode for HealthCodeService {
         let evaluate = move || {
             let snap = state.current();
             let stamp = Stamp::new(&snap, day);
-            let mut out = BatchWriter::with_capacity(n);
+            let mut out = BatchWriter::new(&snap, &stamp, n);
             let mut tally = Tally::default();
             each_code(&state, &snap, &r.id_numbers, day, |i, answer| {
                 // A call whose client has given up stops here instead of finishing the batch.
@@ -139,7 +139,7 @@ impl HealthCode for HealthCodeService {
                 match answer {
                     Ok((code, known)) => {
                         tally.add(code, known);
-                        out.valid(&snap, code, known, &stamp);
+                        out.valid(code, known);
                     }
                     Err(e) => {
                         tally.add_invalid();

@@ -13,7 +13,7 @@ use super::grpc::{HealthCodeService, note};
 use super::limits::{Deadline, Permit};
 use super::metrics::{Method, Tally};
 use super::state::{Snapshot, State};
-use super::wire::{self, EncodedCode};
+use super::wire::{AnswerWriter, EncodedCode};
 use crate::proto;
 
 /// Most messages answered as one chunk: the next ids' index reads overlap the evaluation of the
@@ -57,6 +57,7 @@ pub fn answer_chunk(
                     Some(s) if s.fits(snap, day) => s,
                     _ => stamp.insert(Stamp::new(snap, day)),
                 };
+                let mut writer = AnswerWriter::new(snap, stamp);
                 ids.clear();
                 ids.extend(run.iter_mut().map(|r| std::mem::take(&mut r.id_number)));
                 let as_of = &run[0].as_of;
@@ -64,7 +65,7 @@ pub fn answer_chunk(
                     match answer {
                         Ok((code, known)) => {
                             tally.add(code, known);
-                            put(wire::code(snap, code, known, stamp));
+                            put(writer.code(code, known));
                         }
                         Err(e) => {
                             tally.add_invalid();

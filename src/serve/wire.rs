@@ -119,146 +119,272 @@ fn varint_field_len(field: u32, v: u64) -> usize {
     }
 }
 
-/// A day's text; days outside years 0–9999 (never in real data) take the formatter's path.
-enum DayText {
-    Ascii([u8; 10]),
-    Other(String),
+/// Slots of a writer's table of regions (open addressing, linear probing).
+const REGION_SLOTS: usize = 64;
+/// Regions a writer remembers: a few dozen distinct ones fill nearly every answer of a city (its
+/// stay regions and its risk areas); past this many, the others are encoded at each use.
+const REGIONS_KEPT: usize = 40;
+/// Days remembered by a writer, by day number modulo this: a month of consecutive days.
+const DAY_SLOTS: usize = 32;
+
+/// Where a region's encoded fields are in [`AnswerWriter`]'s bytes: `start..mid` its code and
+/// name as a finding's region (fields 2 and 3), `mid..end` its code as a finding's risk area
+/// (field 4).
+#[derive(Clone, Copy, Default)]
+struct RegionFields {
+    start: u32,
+    mid: u32,
+    end: u32,
 }
 
-impl DayText {
-    fn of(d: Day) -> DayText {
-        d.ascii()
-            .map_or_else(|| DayText::Other(d.to_string()), DayText::Ascii)
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            DayText::Ascii(b) => b,
-            DayText::Other(s) => s.as_bytes(),
-        }
-    }
-}
-
-/// A region's code as written, and its name: from the index's dictionary (formatted when it
-/// was opened), else (a region only a live record names) formatted into `spare`, nameless.
-fn region_text<'a>(
+/// Writes the `CodeResponse`s of one snapshot and stamp, remembering the encoded fields of the
+/// regions and days it has written: an answer carries some six findings, each with two region
+/// codes, a name and a day, drawn from few distinct values, and looking each up in the index's
+/// region dictionary (tens of thousands of entries, out of the caches), formatting each day and
+/// writing each field byte by byte cost as much as evaluating the person. One writer serves one
+/// call, one batch or one chunk of a stream.
+pub struct AnswerWriter<'a> {
     snap: &'a Snapshot,
-    r: Option<RegionCode>,
-    spare: &'a mut ([u8; 12], usize),
-) -> (&'a [u8], &'a [u8]) {
-    let Some(r) = r else {
-        return (&[], &[]);
-    };
-    match snap.index.region_text(r) {
-        Some(t) => (t.code(), t.name.as_bytes()),
-        None => {
-            *spare = r.ascii();
-            (&spare.0[..spare.1], &[])
-        }
-    }
+    stamp: &'a Stamp,
+    /// (padded code, its fields in `encoded`); code 0 (no region has it) marks an empty slot.
+    regions: [(u64, RegionFields); REGION_SLOTS],
+    /// Regions in `regions`.
+    kept: usize,
+    /// The remembered regions' encoded fields, then those of the current finding's regions
+    /// that are not remembered.
+    encoded: Vec<u8>,
+    /// The length of `encoded` that the remembered regions' fields take.
+    encoded_kept: usize,
+    /// (day, its encoded field 5); `i32::MIN` (outside every text) marks an empty slot.
+    days: [(i32, [u8; 12]); DAY_SLOTS],
 }
 
-/// Writes one `Finding` as field `field` of its parent.
-fn put_finding(out: &mut Vec<u8>, field: u32, snap: &Snapshot, stamp: &Stamp, f: &Finding) {
-    let (mut spare_region, mut spare_risk) = (([0; 12], 0), ([0; 12], 0));
-    let (region, name) = region_text(snap, f.region, &mut spare_region);
-    let (risk, _) = region_text(snap, f.risk_area, &mut spare_risk);
-    // Most findings fall on the query day, whose text the stamp already holds.
-    let other_day;
-    let day = if f.day == stamp.day() {
-        stamp.as_of().as_bytes()
-    } else {
-        other_day = DayText::of(f.day);
-        other_day.bytes()
-    };
-    let tail = f.phone_tail.map(|t| t.ascii());
-    let tail = tail.as_ref().map_or(&[][..], |t| &t[..]);
-    let reason = reason(f.reason) as i32 as u64;
+impl<'a> AnswerWriter<'a> {
+    /// A writer of answers from `snap` stamped with `stamp`.
+    pub fn new(snap: &'a Snapshot, stamp: &'a Stamp) -> AnswerWriter<'a> {
+        AnswerWriter {
+            snap,
+            stamp,
+            regions: [(0, RegionFields::default()); REGION_SLOTS],
+            kept: 0,
+            encoded: Vec::new(),
+            encoded_kept: 0,
+            days: [(i32::MIN, [0; 12]); DAY_SLOTS],
+        }
+    }
 
-    let len = varint_field_len(1, reason)
-        + bytes_len(2, region.len())
-        + bytes_len(3, name.len())
-        + bytes_len(4, risk.len())
-        + bytes_len(5, day.len())
-        + bytes_len(6, tail.len())
-        + varint_field_len(7, u64::from(f.blocks_travel));
-    out.reserve(len + 4);
-    put_key(field, WireType::LengthDelimited, out);
-    put_varint(out, len as u64);
-    put_varint_field(out, 1, reason);
-    put_bytes(out, 2, region);
-    put_bytes(out, 3, name);
-    put_bytes(out, 4, risk);
-    put_bytes(out, 5, day);
-    put_bytes(out, 6, tail);
-    put_varint_field(out, 7, u64::from(f.blocks_travel));
+    /// The encoded fields of a region: its code and name from the index's dictionary
+    /// (formatted when it was opened), else (a region only a live record names) its code
+    /// formatted here, nameless. No region: no fields.
+    fn region(&mut self, r: Option<RegionCode>) -> RegionFields {
+        let Some(r) = r else {
+            return RegionFields::default();
+        };
+        let code = r.padded();
+        // Fibonacci hashing: the top bits of the product mix every digit of the code.
+        let mut slot = (code.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % REGION_SLOTS;
+        loop {
+            match self.regions[slot] {
+                (c, fields) if c == code => return fields,
+                (0, _) => break,
+                _ => slot = (slot + 1) % REGION_SLOTS,
+            }
+        }
+        let (digits, name) = match self.snap.index.region_text(r) {
+            Some(t) => (t.code_array(), t.name.as_bytes()),
+            None => (r.ascii(), &[][..]),
+        };
+        let digits = &digits.0[..digits.1];
+        let e = &mut self.encoded;
+        if e.capacity() == 0 {
+            e.reserve(1024);
+        }
+        let start = e.len();
+        put_bytes(e, 2, digits);
+        put_bytes(e, 3, name);
+        let mid = e.len();
+        put_bytes(e, 4, digits);
+        let fields = RegionFields {
+            start: start as u32,
+            mid: mid as u32,
+            end: e.len() as u32,
+        };
+        // Kept only while nothing that is not kept follows in `encoded`.
+        if self.kept < REGIONS_KEPT && start == self.encoded_kept {
+            self.regions[slot] = (code, fields);
+            self.kept += 1;
+            self.encoded_kept = e.len();
+        }
+        fields
+    }
+
+    /// A day's encoded field 5, remembered; a day outside years 0–9999 (never in real data)
+    /// is formatted each time.
+    fn day(&mut self, d: Day) -> Result<[u8; 12], Vec<u8>> {
+        let slot = d.0.rem_euclid(DAY_SLOTS as i32) as usize;
+        match self.days[slot] {
+            (day, field) if day == d.0 => Ok(field),
+            _ => match d.ascii() {
+                Some(t) => {
+                    let mut field = [
+                        5 << 3 | WireType::LengthDelimited as u8,
+                        10,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ];
+                    field[2..].copy_from_slice(&t);
+                    self.days[slot] = (d.0, field);
+                    Ok(field)
+                }
+                None => {
+                    let mut field = Vec::new();
+                    put_bytes(&mut field, 5, d.to_string().as_bytes());
+                    Err(field)
+                }
+            },
+        }
+    }
+
+    /// Writes one `Finding` as field `field` of its parent.
+    fn put_finding(&mut self, out: &mut Vec<u8>, field: u32, f: &Finding) {
+        self.encoded.truncate(self.encoded_kept);
+        let region = self.region(f.region);
+        let risk = self.region(f.risk_area);
+        let day = self.day(f.day);
+        let day = match &day {
+            Ok(b) => &b[..],
+            Err(v) => &v[..],
+        };
+        let tail = f.phone_tail.map(|t| {
+            let [a, b, c, d] = t.ascii();
+            [6 << 3 | WireType::LengthDelimited as u8, 4, a, b, c, d]
+        });
+        let tail = tail.as_ref().map_or(&[][..], |t| &t[..]);
+        let reason = reason(f.reason) as i32 as u64;
+        let region = &self.encoded[region.start as usize..region.mid as usize];
+        let risk = &self.encoded[risk.mid as usize..risk.end as usize];
+
+        let len = varint_field_len(1, reason)
+            + region.len()
+            + risk.len()
+            + day.len()
+            + tail.len()
+            + varint_field_len(7, u64::from(f.blocks_travel));
+        out.reserve(len + 4);
+        put_key(field, WireType::LengthDelimited, out);
+        put_varint(out, len as u64);
+        put_varint_field(out, 1, reason);
+        out.extend_from_slice(region);
+        out.extend_from_slice(risk);
+        out.extend_from_slice(day);
+        out.extend_from_slice(tail);
+        put_varint_field(out, 7, u64::from(f.blocks_travel));
+    }
+
+    /// Appends the `CodeResponse` of `code` (the same bytes `answer::response` encodes to).
+    pub fn put(&mut self, out: &mut Vec<u8>, code: &Code, known: bool) {
+        put_varint_field(out, 1, color(code.color) as i32 as u64);
+        for f in &code.findings {
+            self.put_finding(out, 2, f);
+        }
+        let stamp = self.stamp;
+        put_varint_field(out, 3, u64::from(code.travel_allowed));
+        put_varint_field(out, 4, u64::from(known));
+        put_bytes(out, 5, stamp.as_of().as_bytes());
+        put_varint_field(out, 6, stamp.generation());
+        put_bytes(out, 7, stamp.data_as_of().as_bytes());
+    }
+
+    /// The encoded `CodeResponse` of `code`.
+    pub fn code(&mut self, code: &Code, known: bool) -> EncodedCode {
+        let mut out = Vec::with_capacity(64 + 96 * code.findings.len());
+        self.put(&mut out, code, known);
+        EncodedCode(out)
+    }
 }
 
 /// Appends the `CodeResponse` of `code` (the same bytes `answer::response` encodes to).
 pub fn put_code(out: &mut Vec<u8>, snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) {
-    put_varint_field(out, 1, color(code.color) as i32 as u64);
-    for f in &code.findings {
-        put_finding(out, 2, snap, stamp, f);
-    }
-    put_varint_field(out, 3, u64::from(code.travel_allowed));
-    put_varint_field(out, 4, u64::from(known));
-    put_bytes(out, 5, stamp.as_of().as_bytes());
-    put_varint_field(out, 6, stamp.generation());
-    put_bytes(out, 7, stamp.data_as_of().as_bytes());
+    AnswerWriter::new(snap, stamp).put(out, code, known);
 }
 
 /// The encoded `CodeResponse` of `code`.
 pub fn code(snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) -> EncodedCode {
-    let mut out = Vec::with_capacity(64 + 96 * code.findings.len());
-    put_code(&mut out, snap, code, known, stamp);
-    EncodedCode(out)
+    AnswerWriter::new(snap, stamp).code(code, known)
 }
 
-/// Builds a `BatchCodeResponse` one `CodeResult` at a time.
-#[derive(Default)]
-pub struct BatchWriter {
+/// The header of a valid id's `CodeResult` whose answer takes `inner` bytes: its key and
+/// length, `valid: true`, and the answer's key and length.
+fn result_header(out: &mut impl BufMut, inner: usize) {
+    let len = varint_field_len(1, 1) + key_len(3) + encoded_len_varint(inner as u64) + inner;
+    out.put_u8(1 << 3 | WireType::LengthDelimited as u8);
+    encode_varint(len as u64, out);
+    out.put_u8(1 << 3 | WireType::Varint as u8);
+    out.put_u8(1);
+    out.put_u8(3 << 3 | WireType::LengthDelimited as u8);
+    encode_varint(inner as u64, out);
+}
+
+/// A `BatchCodeResponse`'s bytes, one `CodeResult` at a time, from answers already encoded.
+pub struct BatchBytes {
     out: Vec<u8>,
-    one: Vec<u8>,
     answers: usize,
 }
 
 /// Bytes an answer took in the last batch written (a sizing hint only).
 static BYTES_PER_ANSWER: AtomicUsize = AtomicUsize::new(160);
 
-impl BatchWriter {
-    /// A writer with room for about `n` answers: as many bytes each as the last batch's took
-    /// (so a large batch is not copied again and again as it grows), at most 1 KiB each, so that
-    /// one batch of long answers does not make every later batch reserve far more than it needs.
-    pub fn with_capacity(n: usize) -> BatchWriter {
+/// Bytes kept ahead of an answer written in place for its result's header (`CodeResult` key and
+/// length, `valid`, `code` key and length): exactly the header of an answer of 128 to 16,383
+/// bytes, which nearly every answer with findings is; others are moved to fit.
+const HEADER: usize = 8;
+
+impl BatchBytes {
+    /// Room for about `n` answers: as many bytes each as the last batch's took (so a large batch
+    /// is not copied again and again as it grows), at most 1 KiB each, so that one batch of long
+    /// answers does not make every later batch reserve far more than it needs.
+    pub fn with_capacity(n: usize) -> BatchBytes {
         let each = BYTES_PER_ANSWER.load(Ordering::Relaxed).clamp(16, 1024);
-        BatchWriter {
+        BatchBytes {
             out: Vec::with_capacity(n * (each + each / 8)),
-            one: Vec::with_capacity(512),
             answers: 0,
         }
-    }
-
-    /// Appends the result of a valid id.
-    pub fn valid(&mut self, snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) {
-        // The answer is written apart first: its length precedes it.
-        let mut one = EncodedCode(std::mem::take(&mut self.one));
-        one.0.clear();
-        put_code(&mut one.0, snap, code, known, stamp);
-        self.valid_from(&one);
-        self.one = one.0;
     }
 
     /// Appends the result of a valid id whose answer is already encoded.
     pub fn valid_from(&mut self, code: &EncodedCode) {
         self.answers += 1;
-        let inner = code.0.len();
-        let len = varint_field_len(1, 1) + key_len(3) + encoded_len_varint(inner as u64) + inner;
-        put_key(1, WireType::LengthDelimited, &mut self.out);
-        put_varint(&mut self.out, len as u64);
-        put_varint_field(&mut self.out, 1, 1);
-        put_key(3, WireType::LengthDelimited, &mut self.out);
-        put_varint(&mut self.out, inner as u64);
+        result_header(&mut self.out, code.0.len());
         self.out.extend_from_slice(&code.0);
+    }
+
+    /// Appends the result of a valid id whose answer `put` writes. The answer is written in
+    /// place after room for its header, whose lengths are known only once it is written.
+    fn valid_with(&mut self, put: impl FnOnce(&mut Vec<u8>)) {
+        self.answers += 1;
+        let start = self.out.len();
+        self.out.resize(start + HEADER, 0);
+        put(&mut self.out);
+        let inner = self.out.len() - start - HEADER;
+        let mut header = [0u8; 3 * 10];
+        let header_len = {
+            let mut h = &mut header[..];
+            result_header(&mut h, inner);
+            3 * 10 - h.len()
+        };
+        if header_len != HEADER {
+            self.out.copy_within(start + HEADER.., start + header_len);
+            self.out.truncate(start + header_len + inner);
+        }
+        self.out[start..start + header_len].copy_from_slice(&header[..header_len]);
     }
 
     /// Appends the result of an invalid id.
@@ -275,5 +401,38 @@ impl BatchWriter {
             BYTES_PER_ANSWER.store(each, Ordering::Relaxed);
         }
         EncodedBatch(self.out)
+    }
+}
+
+/// Builds a `BatchCodeResponse` one `CodeResult` at a time from the rules' results.
+pub struct BatchWriter<'a> {
+    answers_of: AnswerWriter<'a>,
+    bytes: BatchBytes,
+}
+
+impl<'a> BatchWriter<'a> {
+    /// A writer of about `n` answers from `snap` stamped with `stamp`.
+    pub fn new(snap: &'a Snapshot, stamp: &'a Stamp, n: usize) -> BatchWriter<'a> {
+        BatchWriter {
+            answers_of: AnswerWriter::new(snap, stamp),
+            bytes: BatchBytes::with_capacity(n),
+        }
+    }
+
+    /// Appends the result of a valid id.
+    pub fn valid(&mut self, code: &Code, known: bool) {
+        let answers_of = &mut self.answers_of;
+        self.bytes
+            .valid_with(|out| answers_of.put(out, code, known));
+    }
+
+    /// Appends the result of an invalid id.
+    pub fn invalid(&mut self, error: &str) {
+        self.bytes.invalid(error);
+    }
+
+    /// The encoded batch.
+    pub fn finish(self) -> EncodedBatch {
+        self.bytes.finish()
     }
 }

@@ -39,6 +39,9 @@ struct Inner {
     draining: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Set when the drain time is over, before `cut` is cancelled: what every poll reads.
+    cut_now: AtomicBool,
+    /// Wakes the calls that wait, once `cut_now` is set.
     cut: CancellationToken,
     metrics: Option<Arc<Metrics>>,
 }
@@ -84,6 +87,7 @@ impl Drain {
     /// Ends every call still in flight with `UNAVAILABLE`; returns how many there were.
     pub fn cut(&self) -> usize {
         let n = self.in_flight();
+        self.inner.cut_now.store(true, Ordering::Release);
         self.inner.cut.cancel();
         n
     }
@@ -148,7 +152,13 @@ impl Drop for Call {
         if self.timer.is_some() {
             self.finish(self.header_code.unwrap_or(CANCELLED));
         }
-        if self.in_flight && self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        // Only a drain waits for the count to reach zero, and it reads the count after setting
+        // `draining` (both sequentially consistent): either it sees this call gone or this call
+        // sees it draining and wakes it. Outside a drain nothing takes the waiters' lock.
+        if self.in_flight
+            && self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.inner.draining.load(Ordering::SeqCst)
+        {
             self.inner.idle.notify_waiters();
         }
     }
@@ -214,29 +224,105 @@ where
             .into_http())));
         }
         // Health calls are never cut: they answer NOT_SERVING through the drain.
-        let cut = (!health).then(|| inner.cut.clone());
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = match &cut {
-                Some(cut) => tokio::select! {
-                    r = fut => r?,
-                    _ = cut.cancelled() => {
-                        call.finish(UNAVAILABLE);
-                        return Ok(cut_status().into_http());
-                    }
-                },
-                None => fut.await?,
-            };
-            call.processed(resp.headers());
-            Ok(resp.map(|body| {
-                Body::new(Guarded {
-                    body,
-                    cut: cut.map(|c| Box::pin(c.cancelled_owned())),
-                    done: false,
-                    call,
-                })
-            }))
+        Box::pin(Answering {
+            fut: self.inner.call(req),
+            cut: Cut::new(inner, !health),
+            call: Some(call),
         })
+    }
+}
+
+/// Waiting for the drain's cut, set up only once a call is not ready at once: a unary call is
+/// usually answered at its first poll, and registering with the shared cancellation token (a
+/// clone and a waiter, each under its lock) for every call cost more than the rest of this
+/// layer. The flag is read at every poll, so a body that is always ready is cut too.
+struct Cut {
+    /// `None` for a call that is never cut (health).
+    inner: Option<Arc<Inner>>,
+    waiting: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl Cut {
+    fn new(inner: &Arc<Inner>, cuttable: bool) -> Cut {
+        Cut {
+            inner: cuttable.then(|| inner.clone()),
+            waiting: None,
+        }
+    }
+
+    /// Whether the drain has cut the calls: checked before the call's own work is polled.
+    fn is_cut(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.cut_now.load(Ordering::Acquire))
+    }
+
+    /// After the call's own work said `Pending`: wakes the task when the drain cuts, and says
+    /// whether it has by now.
+    fn poll_after_pending(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(inner.cut.clone().cancelled_owned()));
+        waiting.as_mut().poll(cx).is_ready()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's future under the drain: its answer, or `UNAVAILABLE` once the drain cuts it; the
+    /// answer's body is then held in flight by [`Guarded`].
+    struct Answering<F> {
+        #[pin]
+        fut: F,
+        cut: Cut,
+        call: Option<Call>,
+    }
+}
+
+impl<F, E> Future for Answering<F>
+where
+    F: Future<Output = Result<http::Response<Body>, E>>,
+{
+    type Output = Result<http::Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let cut = if this.cut.is_cut() {
+            true
+        } else {
+            match this.fut.poll(cx) {
+                Poll::Ready(r) => {
+                    let resp = r?;
+                    let mut call = this.call.take().expect("polled after it was ready");
+                    call.processed(resp.headers());
+                    let cut = std::mem::replace(
+                        this.cut,
+                        Cut {
+                            inner: None,
+                            waiting: None,
+                        },
+                    );
+                    return Poll::Ready(Ok(resp.map(|body| {
+                        Body::new(Guarded {
+                            body,
+                            cut,
+                            done: false,
+                            call,
+                        })
+                    })));
+                }
+                Poll::Pending => this.cut.poll_after_pending(cx),
+            }
+        };
+        if !cut {
+            return Poll::Pending;
+        }
+        if let Some(mut call) = this.call.take() {
+            call.finish(UNAVAILABLE);
+        }
+        Poll::Ready(Ok(cut_status().into_http()))
     }
 }
 
@@ -248,7 +334,7 @@ fn cut_status() -> tonic::Status {
 /// `UNAVAILABLE` trailers when the drain cuts it, and records the call's code from its trailers.
 struct Guarded {
     body: Body,
-    cut: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    cut: Cut,
     done: bool,
     call: Call,
 }
@@ -265,11 +351,15 @@ impl HttpBody for Guarded {
         if this.done {
             return Poll::Ready(None);
         }
-        if this
-            .cut
-            .as_mut()
-            .is_some_and(|c| c.as_mut().poll(cx).is_ready())
-        {
+        let r = if this.cut.is_cut() {
+            None
+        } else {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Pending if this.cut.poll_after_pending(cx) => None,
+                r => Some(r),
+            }
+        };
+        let Some(r) = r else {
             this.done = true;
             this.call.finish(UNAVAILABLE);
             let mut trailers = http::HeaderMap::new();
@@ -280,8 +370,7 @@ impl HttpBody for Guarded {
                 }
             }
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
-        let r = Pin::new(&mut this.body).poll_frame(cx);
+        };
         match &r {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(code) = frame
@@ -308,5 +397,110 @@ impl HttpBody for Guarded {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    /// A body that always has another frame ready: it never lets a poll return `Pending`.
+    struct Endless;
+
+    impl HttpBody for Endless {
+        type Data = bytes::Bytes;
+        type Error = tonic::Status;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<bytes::Bytes>, tonic::Status>>> {
+            Poll::Ready(Some(Ok(Frame::data(bytes::Bytes::from_static(b"x")))))
+        }
+    }
+
+    /// A service whose calls answer at once with an endless body, or never answer.
+    #[derive(Clone)]
+    struct Fake {
+        answers: bool,
+    }
+
+    impl Service<http::Request<()>> for Fake {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            if self.answers {
+                Box::pin(std::future::ready(Ok(http::Response::new(Body::new(
+                    Endless,
+                )))))
+            } else {
+                Box::pin(std::future::pending())
+            }
+        }
+    }
+
+    fn request() -> http::Request<()> {
+        http::Request::builder()
+            .uri("/healthcode.v1.HealthCode/StreamCodes")
+            .body(())
+            .unwrap()
+    }
+
+    fn trailers_status(frame: Frame<bytes::Bytes>) -> Option<String> {
+        let t = frame.into_trailers().ok()?;
+        Some(t.get("grpc-status")?.to_str().ok()?.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_always_ready_is_still_cut() {
+        let drain = Drain::default();
+        let mut svc = drain.layer().layer(Fake { answers: true });
+        let resp = svc.call(request()).await.unwrap();
+        let mut body = resp.into_body();
+        let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        assert!(first.unwrap().unwrap().is_data(), "answers before the cut");
+        assert_eq!(drain.in_flight(), 1);
+        assert_eq!(drain.cut(), 1);
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        let code = trailers_status(next.unwrap().unwrap());
+        assert_eq!(
+            code.as_deref(),
+            Some("14"),
+            "ends with UNAVAILABLE trailers"
+        );
+        drop(body);
+        assert_eq!(drain.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_for_its_answer_is_woken_and_cut() {
+        let drain = Drain::default();
+        let mut svc = drain.layer().layer(Fake { answers: false });
+        let call = tokio::spawn(svc.call(request()));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!call.is_finished(), "a call with no answer waits");
+        assert_eq!(drain.in_flight(), 1);
+        drain.start();
+        assert_eq!(drain.cut(), 1);
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+            .await
+            .expect("the cut wakes the waiting call")
+            .unwrap()
+            .unwrap();
+        let status = resp.headers().get("grpc-status").unwrap().to_str().unwrap();
+        assert_eq!(status, "14");
+        assert_eq!(drain.in_flight(), 0);
+        tokio::time::timeout(std::time::Duration::from_secs(5), drain.idle())
+            .await
+            .expect("the drain sees the count at zero");
     }
 }

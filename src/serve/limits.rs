@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
@@ -193,7 +192,9 @@ struct Rate<L> {
 /// The admission state shared by every query call.
 pub struct Limits {
     max_in_flight: usize,
-    permits: Arc<Semaphore>,
+    /// Calls admitted and not yet finished: a counter, not a semaphore, since nothing ever
+    /// waits for a place (a semaphore's release takes its waiters' lock at every call).
+    admitted: Arc<AtomicUsize>,
     /// The default rate, and each caller's own allowance under it (made on the caller's first
     /// call; looked up by name without allocating).
     rate: Option<(NonZeroU32, DashMap<String, DefaultDirectRateLimiter>)>,
@@ -205,7 +206,16 @@ pub struct Limits {
 
 /// One admitted evaluation; dropping it frees its place.
 #[derive(Debug)]
-pub struct Permit(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Permit(Arc<AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The most `--max-in-flight` may be (what a semaphore of tokio allows, kept as the bound).
+const MAX_IN_FLIGHT: usize = usize::MAX >> 3;
 
 impl Limits {
     /// The limits `config` describes; refuses a zero `max_in_flight`.
@@ -213,11 +223,10 @@ impl Limits {
         if config.max_in_flight == 0 {
             return Err("--max-in-flight 0 would refuse every query: give at least 1".into());
         }
-        if config.max_in_flight > Semaphore::MAX_PERMITS {
+        if config.max_in_flight > MAX_IN_FLIGHT {
             return Err(format!(
                 "--max-in-flight {}: at most {}",
-                config.max_in_flight,
-                Semaphore::MAX_PERMITS
+                config.max_in_flight, MAX_IN_FLIGHT
             ));
         }
         if !config.queue_target.is_zero() && config.queue_interval < config.queue_target {
@@ -230,7 +239,7 @@ impl Limits {
             queue: QueueDelay::new(config.queue_target, config.queue_interval),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_in_flight: config.max_in_flight,
-            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            admitted: Arc::new(AtomicUsize::new(0)),
             rate: config.rate.map(|per_sec| (per_sec, DashMap::new())),
             rate_for: config
                 .rate_for
@@ -302,15 +311,16 @@ impl Limits {
 
     /// Query calls (and streams evaluating a chunk of messages) admitted and not yet finished.
     pub fn in_flight(&self) -> usize {
-        self.max_in_flight - self.permits.available_permits()
+        self.admitted.load(Ordering::Acquire)
     }
 
     /// Admits one evaluation, or refuses at once when `max_in_flight` are already in flight.
     pub fn try_admit(&self) -> Result<Permit, Status> {
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map(Permit)
+        self.admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_in_flight).then_some(n + 1)
+            })
+            .map(|_| Permit(self.admitted.clone()))
             .map_err(|_| {
                 retry_after(
                     Status::resource_exhausted(format!(

@@ -180,55 +180,21 @@ fn stream_chunks_answer_exactly_what_single_messages_would() {
 /// — one by one, in a batch, in a stream's chunk — is exactly what the generated types encode.
 #[test]
 fn a_live_risk_area_outside_the_region_dictionary_is_written_as_the_generated_types_encode_it() {
-    use healthcode::domain::{Period, Policy, RegionCode, RiskLevel};
-    use healthcode::overlay::{Change, Overlay};
+    use healthcode::domain::RegionCode;
     use prost::Message;
-    use serve::State;
     use serve::answer::Stamp;
     use serve::stream::answer_chunk;
     use serve::wire::{self, BatchWriter};
-    use util::key;
-    use util::world::{people, world};
 
     let dir = tempfile::tempdir().unwrap();
-    let (feeds, index) = world(dir.path(), 2_000, 31);
-    let ids: Vec<String> = people(&feeds)
-        .0
-        .iter()
-        .map(|(id, _)| id.to_string())
-        .collect();
-    let (overlay, _) = Overlay::open(&dir.path().join("state"), key().fingerprint()).unwrap();
-    let idx = serve::open_index(&index, &key()).unwrap();
-    let state = State::with_overlay(
-        idx,
-        index,
-        key(),
-        Policy::PrecisionAware,
-        Some(today()),
-        Some(overlay),
-    )
-    .unwrap();
+    let (state, people) = live_world(dir.path(), 2_000, 31);
+    let ids: Vec<String> = people.iter().map(|(id, _)| id.to_string()).collect();
     // A county of the generated city (Beijing) that the dictionary lacks.
     let area = (1..=99)
         .filter_map(|c| RegionCode::parse(&format!("1101{c:02}")).ok())
         .find(|r| state.current().index.region_text(*r).is_none())
         .expect("a county of the city that no record names");
-    state
-        .write(
-            "test",
-            "operator",
-            "a county outside the dictionary",
-            Change::SetRiskArea {
-                area,
-                level: RiskLevel::High,
-                period: Period {
-                    from: today().plus(-5),
-                    to: None,
-                },
-            },
-            |_, _| Ok(()),
-        )
-        .unwrap();
+    set_live_area(&state, area, today().plus(-5));
 
     let snap = state.current();
     let stamp = Stamp::new(&snap, today());
@@ -281,4 +247,118 @@ fn a_live_risk_area_outside_the_region_dictionary_is_written_as_the_generated_ty
         .map(|r| r.code.unwrap())
         .collect();
     assert_eq!(streamed, expected);
+}
+
+/// A thread's writer remembers regions' encoded fields from one answer to the next, and they are
+/// the texts of one index: a street first written nameless, as a live risk area outside one
+/// index's dictionary, is written with its name as a stay's region once another index, whose
+/// records name it, is served on the same thread.
+#[test]
+fn a_region_remembered_from_one_index_is_written_as_the_next_index_names_it() {
+    use prost::Message;
+    use serve::answer::Stamp;
+    use serve::wire;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (small, small_people) = live_world(&dir.path().join("small"), 300, 41);
+    let (large, large_people) = live_world(&dir.path().join("large"), 6_000, 42);
+    // A street where the large world's people stay and that the small world's records never name.
+    let area = large_people
+        .iter()
+        .flat_map(|(_, p)| p.stays.iter().map(|s| s.region))
+        .find(|r| {
+            small.current().index.region_text(*r).is_none()
+                && large.current().index.region_text(*r).is_some()
+        })
+        .expect("a stay region named by the large world only");
+    for state in [&small, &large] {
+        set_live_area(state, area, today().plus(-30));
+    }
+    // Against it: (as a risk area, in the small world; as a stay's region, in the large one).
+    let mut against = [0, 0];
+    for (w, (state, people)) in [(&small, &small_people), (&large, &large_people)]
+        .into_iter()
+        .enumerate()
+    {
+        let snap = state.current();
+        let stamp = Stamp::new(&snap, today());
+        for (id, _) in people {
+            let id = id.to_string();
+            let (one, generated) = answer::with_code(state, &snap, &id, today(), |code, known| {
+                against[w] += code
+                    .findings
+                    .iter()
+                    .filter(|f| [f.risk_area, f.region][w] == Some(area))
+                    .count();
+                (
+                    wire::code(&snap, code, known, &stamp),
+                    answer::response(&snap, code, known, &stamp),
+                )
+            })
+            .unwrap();
+            assert_eq!(one.0, generated.encode_to_vec(), "{id}");
+        }
+    }
+    assert!(
+        against[0] > 0 && against[1] > 0,
+        "findings against the area in each world: {against:?}"
+    );
+}
+
+/// A generated world's index served as of `today()` with a live-update log (so that risk areas
+/// can be set live), and the world's people.
+fn live_world(
+    dir: &std::path::Path,
+    persons: u64,
+    seed: u64,
+) -> (
+    serve::State,
+    Vec<(
+        healthcode::domain::IdNumber,
+        healthcode::domain::PersonRecords,
+    )>,
+) {
+    use healthcode::domain::Policy;
+    use healthcode::overlay::Overlay;
+    use util::key;
+    use util::world::{people, world};
+
+    let (feeds, index) = world(dir, persons, seed);
+    let (overlay, _) = Overlay::open(&dir.join("state"), key().fingerprint()).unwrap();
+    let idx = serve::open_index(&index, &key()).unwrap();
+    let state = serve::State::with_overlay(
+        idx,
+        index,
+        key(),
+        Policy::PrecisionAware,
+        Some(today()),
+        Some(overlay),
+    )
+    .unwrap();
+    (state, people(&feeds).0)
+}
+
+/// Makes `area` a high-risk area from `from` on, by a live write.
+fn set_live_area(
+    state: &serve::State,
+    area: healthcode::domain::RegionCode,
+    from: healthcode::domain::Day,
+) {
+    use healthcode::domain::{Period, RiskLevel};
+    use healthcode::overlay::Change;
+
+    let change = Change::SetRiskArea {
+        area,
+        level: RiskLevel::High,
+        period: Period { from, to: None },
+    };
+    state
+        .write(
+            "test",
+            "operator",
+            "a live risk area",
+            change,
+            |_, _| Ok(()),
+        )
+        .unwrap();
 }

@@ -305,6 +305,98 @@ fn a_region_remembered_from_one_index_is_written_as_the_next_index_names_it() {
     );
 }
 
+/// Whatever its findings, an answer is written as the generated types encode it: answers with
+/// findings of every reason over hundreds of regions and risk areas (in the index's dictionary,
+/// named, and outside it, nameless), on days across two years, with and without phone tails —
+/// more distinct (reason, region, risk area) than a writer remembers, so that its tables fill and
+/// the rest is assembled at each use — one by one on one thread and in batches.
+#[test]
+fn any_findings_are_written_as_the_generated_types_encode_them() {
+    use healthcode::domain::{Code, Finding, PhoneTail, Precision, Reason};
+    use healthcode::regions::RegionTable;
+    use prost::Message;
+    use rand::{Rng, SeedableRng};
+    use serve::answer::Stamp;
+    use serve::wire::{self, BatchWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _) = served_world(dir.path(), 300, 43);
+    let snap = state.current();
+    let counties = RegionTable::bundled().codes_at(Precision::County);
+    let cities = RegionTable::bundled().codes_at(Precision::City);
+    let named: Vec<_> = counties
+        .iter()
+        .chain(&cities)
+        .copied()
+        .filter(|r| snap.index.region_text(*r).is_some())
+        .collect();
+    let mut pool: Vec<_> = counties.iter().step_by(7).take(300).copied().collect();
+    pool.extend(&named);
+    assert!(
+        !named.is_empty() && pool.len() > 300,
+        "regions named by the index and not: {} and {}",
+        named.len(),
+        pool.len()
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(44);
+    let region = |rng: &mut rand_chacha::ChaCha8Rng| {
+        rng.random_bool(0.9)
+            .then(|| pool[rng.random_range(0..pool.len())])
+    };
+    let stamp = Stamp::new(&snap, today());
+    let mut middles = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let codes: Vec<Code> = (0..50)
+            .map(|_| {
+                let findings = (0..rng.random_range(0..12))
+                    .map(|_| {
+                        let reason = Reason::ALL[rng.random_range(0..Reason::ALL.len())];
+                        Finding {
+                            reason,
+                            region: region(&mut rng),
+                            risk_area: region(&mut rng),
+                            day: today().plus(rng.random_range(-400..400)),
+                            phone_tail: rng
+                                .random_bool(0.7)
+                                .then(|| PhoneTail(rng.random_range(0..=9999))),
+                            blocks_travel: reason.blocks_travel(),
+                        }
+                    })
+                    .collect();
+                Code::from_findings(findings)
+            })
+            .collect();
+        let mut batch = BatchWriter::new(&snap, &stamp, codes.len());
+        let mut reference = proto::BatchCodeResponse::default();
+        for (i, code) in codes.iter().enumerate() {
+            let known = i % 5 != 0;
+            middles.extend(
+                code.findings
+                    .iter()
+                    .map(|f| (f.reason, f.region, f.risk_area)),
+            );
+            let generated = answer::response(&snap, code, known, &stamp);
+            assert_eq!(
+                wire::code(&snap, code, known, &stamp).0,
+                generated.encode_to_vec(),
+                "{code:?}"
+            );
+            batch.valid(code, known);
+            reference.results.push(proto::CodeResult {
+                valid: true,
+                error: String::new(),
+                code: Some(generated),
+            });
+        }
+        assert_eq!(batch.finish().0, reference.encode_to_vec());
+    }
+    assert!(
+        middles.len() > 1_000,
+        "distinct (reason, region, risk area): {}",
+        middles.len()
+    );
+}
+
 /// A generated world's index served as of `today()` with a live-update log (so that risk areas
 /// can be set live), and the world's people.
 fn live_world(

@@ -88,16 +88,25 @@ impl fmt::Display for Phone {
     }
 }
 
+/// The two ASCII digits of every number below 100.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 impl PhoneTail {
-    /// The four digits in ASCII (in most answers' findings: written directly).
+    /// The last four digits of the value in ASCII (in most answers' findings: written
+    /// directly), two at a time from a table.
     pub fn ascii(self) -> [u8; 4] {
-        let v = self.0;
-        [
-            b'0' + (v / 1000 % 10) as u8,
-            b'0' + (v / 100 % 10) as u8,
-            b'0' + (v / 10 % 10) as u8,
-            b'0' + (v % 10) as u8,
-        ]
+        let v = usize::from(self.0);
+        let [a, b] = DIGIT_PAIRS[v / 100 % 100];
+        let [c, d] = DIGIT_PAIRS[v % 100];
+        [a, b, c, d]
     }
 }
 
@@ -122,6 +131,13 @@ mod tests {
             "0007"
         );
         assert_eq!(p.masked(), "138****8000");
+    }
+
+    #[test]
+    fn every_tail_is_written_as_its_four_digits() {
+        for v in 0..=9999u16 {
+            assert_eq!(PhoneTail(v).ascii(), *format!("{v:04}").as_bytes(), "{v}");
+        }
     }
 
     #[test]

@@ -131,6 +131,12 @@ const REGION_SLOTS: usize = 64;
 const REGIONS_KEPT: usize = 40;
 /// Days remembered by a writer, by day number modulo this: a month of consecutive days.
 const DAY_SLOTS: usize = 32;
+/// Slots of a writer's table of finding middles (open addressing, linear probing).
+const MIDDLE_SLOTS: usize = 256;
+/// Finding middles a writer remembers: a city's answers draw their (reason, region, risk area)
+/// from a few dozen stay regions and its risk areas; past this many, the others are assembled
+/// at each use.
+const MIDDLES_KEPT: usize = 192;
 
 /// Where a region's encoded fields are in [`AnswerWriter`]'s bytes: `start..mid` its code and
 /// name as a finding's region (fields 2 and 3), `mid..end` its code as a finding's risk area
@@ -142,12 +148,53 @@ struct RegionFields {
     end: u32,
 }
 
+/// (reason, region, risk area) of a finding, the key of its middle: the fields between its
+/// length and its day.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct MiddleKey {
+    /// The reason's number, or [`NO_MIDDLE`] for an empty slot.
+    reason: u8,
+    /// The region's padded code, 0 for none.
+    region: u64,
+    /// The risk area's padded code, 0 for none.
+    risk: u64,
+}
+
+/// The `reason` of an empty slot of the middles' table (no reason has it).
+const NO_MIDDLE: u8 = u8::MAX;
+
+impl MiddleKey {
+    const EMPTY: MiddleKey = MiddleKey {
+        reason: NO_MIDDLE,
+        region: 0,
+        risk: 0,
+    };
+
+    fn of(f: &Finding) -> MiddleKey {
+        MiddleKey {
+            reason: f.reason as u8,
+            region: f.region.map_or(0, RegionCode::padded),
+            risk: f.risk_area.map_or(0, RegionCode::padded),
+        }
+    }
+
+    /// The first slot to probe.
+    fn slot(self) -> usize {
+        // Fibonacci hashing of the three, mixed: the top bits of the product.
+        let mixed = (self.region ^ self.risk.rotate_left(23) ^ u64::from(self.reason) << 56)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 56) as usize % MIDDLE_SLOTS
+    }
+}
+
 /// Writes the `CodeResponse`s of one snapshot and stamp, remembering the encoded fields of the
-/// regions and days it has written: an answer carries some six findings, each with two region
-/// codes, a name and a day, drawn from few distinct values, and looking each up in the index's
-/// region dictionary (tens of thousands of entries, out of the caches), formatting each day and
-/// writing each field byte by byte cost as much as evaluating the person. One writer serves one
-/// call, one batch or one chunk of a stream.
+/// regions, findings and days it has written: an answer carries some six findings, each with two
+/// region codes, a name and a day, drawn from few distinct values, and looking each up in the
+/// index's region dictionary (tens of thousands of entries, out of the caches), formatting each
+/// day and writing each field byte by byte cost as much as evaluating the person. A finding is
+/// written as its key and length, its middle (reason, region code and name, risk area code: one
+/// copy of bytes remembered by those three), its day (a remembered 12-byte field), its phone
+/// tail and travel flag. One writer serves one call, one batch or one chunk of a stream.
 pub struct AnswerWriter<'a> {
     snap: &'a Snapshot,
     stamp: &'a Stamp,
@@ -173,19 +220,50 @@ struct Memory {
     encoded: Vec<u8>,
     /// The length of `encoded` that the remembered regions' fields take.
     encoded_kept: usize,
+    /// (finding's middle key, its fields 1 to 4 in `middles` as `start..end`).
+    middle_keys: [MiddleKey; MIDDLE_SLOTS],
+    middle_spans: [(u32, u32); MIDDLE_SLOTS],
+    /// Middles in `middle_keys`.
+    middles_kept: usize,
+    /// The remembered middles' bytes, then the current finding's middle if it is not
+    /// remembered.
+    middles: Vec<u8>,
+    /// The length of `middles` that the remembered ones take.
+    middles_kept_len: usize,
     /// (day, its encoded field 5); `i32::MIN` (outside every text) marks an empty slot. Days do
     /// not depend on the index.
     days: [(i32, [u8; 12]); DAY_SLOTS],
 }
 
 impl Memory {
-    /// Forgets the regions (they were another index's).
+    /// What a thread's first writer starts with.
+    fn new(index: &Arc<Index<Mmap>>) -> Memory {
+        Memory {
+            index: Arc::downgrade(index),
+            regions: [(0, RegionFields::default()); REGION_SLOTS],
+            kept: 0,
+            encoded: Vec::new(),
+            encoded_kept: 0,
+            middle_keys: [MiddleKey::EMPTY; MIDDLE_SLOTS],
+            middle_spans: [(0, 0); MIDDLE_SLOTS],
+            middles_kept: 0,
+            middles: Vec::new(),
+            middles_kept_len: 0,
+            days: [(i32::MIN, [0; 12]); DAY_SLOTS],
+        }
+    }
+
+    /// Forgets the regions and the middles that name them (they were another index's).
     fn forget_regions(&mut self, index: &Arc<Index<Mmap>>) {
         self.index = Arc::downgrade(index);
         self.regions = [(0, RegionFields::default()); REGION_SLOTS];
         self.kept = 0;
         self.encoded.clear();
         self.encoded_kept = 0;
+        self.middle_keys = [MiddleKey::EMPTY; MIDDLE_SLOTS];
+        self.middles_kept = 0;
+        self.middles.clear();
+        self.middles_kept_len = 0;
     }
 }
 
@@ -212,14 +290,7 @@ impl<'a> AnswerWriter<'a> {
                 }
                 m
             }
-            None => Box::new(Memory {
-                index: Arc::downgrade(&snap.index),
-                regions: [(0, RegionFields::default()); REGION_SLOTS],
-                kept: 0,
-                encoded: Vec::new(),
-                encoded_kept: 0,
-                days: [(i32::MIN, [0; 12]); DAY_SLOTS],
-            }),
+            None => Box::new(Memory::new(&snap.index)),
         };
         AnswerWriter {
             snap,
@@ -317,42 +388,73 @@ impl<'a> AnswerWriter<'a> {
         }
     }
 
-    /// Writes one `Finding` as field `field` of its parent.
-    fn put_finding(&mut self, out: &mut Vec<u8>, field: u32, f: &Finding) {
+    /// Where the middle of `f` (its fields 1 to 4: reason, region code and name, risk area code)
+    /// is in the memory's `middles`: remembered, else assembled from the regions' fields.
+    fn middle(&mut self, f: &Finding) -> (usize, usize) {
+        let key = MiddleKey::of(f);
         let m = self.memory();
+        let mut slot = key.slot();
+        loop {
+            let k = m.middle_keys[slot];
+            if k == key {
+                let (start, end) = m.middle_spans[slot];
+                return (start as usize, end as usize);
+            }
+            if k.reason == NO_MIDDLE {
+                break;
+            }
+            slot = (slot + 1) % MIDDLE_SLOTS;
+        }
         m.encoded.truncate(m.encoded_kept);
+        m.middles.truncate(m.middles_kept_len);
         let region = self.region(f.region);
         let risk = self.region(f.risk_area);
+        let m = self.memory();
+        if m.middles.capacity() == 0 {
+            m.middles.reserve(4096);
+        }
+        let start = m.middles.len();
+        put_varint_field(&mut m.middles, 1, reason(f.reason) as i32 as u64);
+        m.middles
+            .extend_from_slice(&m.encoded[region.start as usize..region.mid as usize]);
+        m.middles
+            .extend_from_slice(&m.encoded[risk.mid as usize..risk.end as usize]);
+        let end = m.middles.len();
+        // Kept only while nothing that is not kept follows in `middles`.
+        if m.middles_kept < MIDDLES_KEPT && start == m.middles_kept_len {
+            m.middle_keys[slot] = key;
+            m.middle_spans[slot] = (start as u32, end as u32);
+            m.middles_kept += 1;
+            m.middles_kept_len = end;
+        }
+        (start, end)
+    }
+
+    /// Writes one `Finding` as field `field` of its parent.
+    fn put_finding(&mut self, out: &mut Vec<u8>, field: u32, f: &Finding) {
+        let (start, end) = self.middle(f);
         let day = self.day(f.day);
         let day = match &day {
             Ok(b) => &b[..],
             Err(v) => &v[..],
         };
-        let tail = f.phone_tail.map(|t| {
-            let [a, b, c, d] = t.ascii();
-            [6 << 3 | WireType::LengthDelimited as u8, 4, a, b, c, d]
-        });
-        let tail = tail.as_ref().map_or(&[][..], |t| &t[..]);
-        let reason = reason(f.reason) as i32 as u64;
-        let encoded = &self.memory().encoded;
-        let region = &encoded[region.start as usize..region.mid as usize];
-        let risk = &encoded[risk.mid as usize..risk.end as usize];
-
-        let len = varint_field_len(1, reason)
-            + region.len()
-            + risk.len()
+        let middle = &self.memory().middles[start..end];
+        let len = middle.len()
             + day.len()
-            + tail.len()
-            + varint_field_len(7, u64::from(f.blocks_travel));
+            + if f.phone_tail.is_some() { 6 } else { 0 }
+            + if f.blocks_travel { 2 } else { 0 };
         out.reserve(len + 4);
         put_key(field, WireType::LengthDelimited, out);
         put_varint(out, len as u64);
-        put_varint_field(out, 1, reason);
-        out.extend_from_slice(region);
-        out.extend_from_slice(risk);
+        out.extend_from_slice(middle);
         out.extend_from_slice(day);
-        out.extend_from_slice(tail);
-        put_varint_field(out, 7, u64::from(f.blocks_travel));
+        if let Some(t) = f.phone_tail {
+            let [a, b, c, d] = t.ascii();
+            out.extend_from_slice(&[6 << 3 | WireType::LengthDelimited as u8, 4, a, b, c, d]);
+        }
+        if f.blocks_travel {
+            out.extend_from_slice(&[7 << 3 | WireType::Varint as u8, 1]);
+        }
     }
 
     /// Appends the `CodeResponse` of `code` (the same bytes `answer::response` encodes to).

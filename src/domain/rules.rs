@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
     CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, Precision, RegionCode,
@@ -303,7 +304,7 @@ impl<'a> Findings<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, f: Finding) {
         if !self.ready {
             self.list.push(f);
@@ -431,6 +432,46 @@ pub struct RiskAreaSet {
     /// Bit `n` is set when some risk unit lies in province `n` (a code's first two digits): a
     /// stay in any other province matches nothing, which one test tells.
     provinces: u128,
+    /// This set among all the sets the process has made (0 for the empty default set), so that
+    /// a thread's memo of matches ([`MATCHES`]) tells one set's matches from another's.
+    id: u64,
+}
+
+/// The id of the next [`RiskAreaSet`].
+static NEXT_SET: AtomicU64 = AtomicU64::new(1);
+
+/// Matches a memo entry holds; a region with more is searched at each use.
+const MEMO_MATCHES: usize = 14;
+/// Entries of a thread's memo of matches, by region code and set (direct-mapped).
+const MEMO_SLOTS: usize = 64;
+
+/// The matches of one region in one set, in the order the search finds them.
+#[derive(Clone, Copy)]
+struct Matches {
+    /// The set's id; 0 (no set that can match has it) marks an empty entry.
+    set: u64,
+    /// The region's padded code.
+    region: u64,
+    len: u8,
+    /// (index into the set's areas, kind).
+    found: [(u32, MatchKind); MEMO_MATCHES],
+}
+
+impl Matches {
+    const EMPTY: Matches = Matches {
+        set: 0,
+        region: 0,
+        len: 0,
+        found: [(0, MatchKind::Definite); MEMO_MATCHES],
+    };
+}
+
+thread_local! {
+    /// Each thread's memo of the matches it searched last, by (set, region): the stays of a
+    /// city's people name few regions (a telecom stay names the city), and the search of one
+    /// costs several binary searches where the memo costs one comparison.
+    static MATCHES: std::cell::RefCell<[Matches; MEMO_SLOTS]> =
+        const { std::cell::RefCell::new([Matches::EMPTY; MEMO_SLOTS]) };
 }
 
 impl RiskAreaSet {
@@ -449,6 +490,7 @@ impl RiskAreaSet {
             areas,
             by_unit,
             provinces,
+            id: NEXT_SET.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -458,13 +500,59 @@ impl RiskAreaSet {
     }
 
     /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
-    /// inside it (possible), whatever the days.
+    /// inside it (possible), whatever the days. The matches of a region are remembered by the
+    /// thread for the next stay in it.
     #[inline]
     pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
         let code = region.padded();
         if self.provinces & (1 << province(code)) == 0 {
             return;
         }
+        let slot = (code ^ self.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
+        let slot = slot as usize % MEMO_SLOTS;
+        let memo = MATCHES
+            .try_with(|m| {
+                let e = m.borrow()[slot];
+                (e.set == self.id && e.region == code).then_some(e)
+            })
+            .ok()
+            .flatten();
+        let m = match memo {
+            Some(m) => m,
+            None => {
+                let mut m = Matches {
+                    set: self.id,
+                    region: code,
+                    ..Matches::EMPTY
+                };
+                let mut more = false;
+                self.search(region, |i, kind| {
+                    match m.found.get_mut(usize::from(m.len)) {
+                        Some(e) => {
+                            *e = (i, kind);
+                            m.len += 1;
+                        }
+                        None => more = true,
+                    }
+                });
+                if more {
+                    // Too many to remember: searched again, each given to `f` as found.
+                    self.search(region, |i, kind| f(&self.areas[i as usize], kind));
+                    return;
+                }
+                let _ = MATCHES.try_with(|memo| memo.borrow_mut()[slot] = m);
+                m
+            }
+        };
+        for &(i, kind) in &m.found[..usize::from(m.len)] {
+            f(&self.areas[i as usize], kind);
+        }
+    }
+
+    /// Calls `f` with the index of every area whose risk unit contains `region` (definite) or
+    /// lies strictly inside it (possible), for a region in a province that holds a risk unit.
+    #[inline]
+    fn search(&self, region: RegionCode, mut f: impl FnMut(u32, MatchKind)) {
         // A risk unit is a county or coarser, so only the region's ancestors (or itself) at
         // province, city and county level can be one; with zero groups stripped two of them
         // may be the same code (`441900003`: `44`, `4419`, `4419`), which counts once.
@@ -491,20 +579,20 @@ impl RiskAreaSet {
                 if u >= range.end {
                     break;
                 }
-                f(&self.areas[i as usize], MatchKind::Possible);
+                f(i, MatchKind::Possible);
             }
         }
     }
 
-    /// Calls `f` with every area whose risk unit's padded code is `unit`.
+    /// Calls `f` with the index of every area whose risk unit's padded code is `unit`.
     #[inline]
-    fn each_of_unit(&self, unit: u64, kind: MatchKind, f: &mut impl FnMut(&RiskArea, MatchKind)) {
+    fn each_of_unit(&self, unit: u64, kind: MatchKind, f: &mut impl FnMut(u32, MatchKind)) {
         let start = self.by_unit.partition_point(|e| e.0 < unit);
         for &(u, i) in &self.by_unit[start..] {
             if u != unit {
                 break;
             }
-            f(&self.areas[i as usize], kind);
+            f(i, kind);
         }
     }
 }
@@ -691,6 +779,61 @@ fn cleared_through(p: &PersonRecords, unit: RegionCode, day: Day) -> Option<Day>
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The (area, kind) matches of `region` in `set`, as `for_each_match` gives them.
+    fn matches_of(set: &RiskAreaSet, region: RegionCode) -> Vec<(RegionCode, Day, MatchKind)> {
+        let mut found = Vec::new();
+        set.for_each_match(region, |z, kind| found.push((z.area, z.period.from, kind)));
+        found
+    }
+
+    /// A region with more matches than a thread's memo holds gets every one of them each time,
+    /// and one with fewer the same matches from the memo as from the search; two sets with
+    /// different areas never answer each other's regions.
+    #[test]
+    fn every_match_is_given_whether_or_not_the_memo_holds_it() {
+        use crate::domain::{Period, RiskLevel};
+        let code = |c: &str| RegionCode::parse(c).unwrap();
+        let area = |c: &str, from: i32| RiskArea {
+            area: code(c),
+            level: RiskLevel::High,
+            period: Period {
+                from: Day(from),
+                to: None,
+            },
+        };
+        let counties = [
+            "110101", "110102", "110105", "110106", "110107", "110108", "110109",
+        ];
+        // Three periods of each county, and one street: 22 possible matches of the city.
+        let mut crowded: Vec<RiskArea> = (0..3)
+            .flat_map(|p| counties.iter().map(move |c| area(c, 19_000 + p)))
+            .collect();
+        crowded.push(area("110101001", 19_005));
+        let crowded = RiskAreaSet::new(crowded);
+        let few = RiskAreaSet::new(vec![area("110105", 19_000), area("1101", 19_001)]);
+        let (city, county) = (code("1101"), code("110105"));
+        for _ in 0..3 {
+            let all = matches_of(&crowded, city);
+            assert_eq!(all.len(), 22, "{all:?}");
+            assert!(all.iter().all(|m| m.2 == MatchKind::Possible));
+            assert_eq!(
+                matches_of(&few, city),
+                [
+                    (city, Day(19_001), MatchKind::Definite),
+                    (county, Day(19_000), MatchKind::Possible)
+                ]
+            );
+            let in_county = matches_of(&crowded, county);
+            assert_eq!(in_county.len(), 3, "{in_county:?}");
+            assert!(
+                in_county
+                    .iter()
+                    .all(|m| m.0 == county && m.2 == MatchKind::Definite)
+            );
+            assert_eq!(matches_of(&few, county).len(), 2);
+        }
+    }
 
     fn finding() -> impl Strategy<Value = Finding> {
         let code = proptest::option::of(

@@ -1,0 +1,258 @@
+//! Which risk areas a stay's region matches (DOMAIN.md §4, "Match"): the risk areas in force
+//! indexed by risk unit, and each thread's memo of the matches of the regions it searched last.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Precision, RegionCode, RiskArea};
+
+/// Whether a stay's region lies inside a risk unit or strictly contains it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchKind {
+    /// The region equals the risk unit or lies below it.
+    Definite,
+    /// The region strictly contains the risk unit (the stay is coarser than the unit).
+    Possible,
+}
+
+/// The risk areas in force, indexed by risk unit so that a stay finds its matches by a few
+/// binary searches instead of a scan.
+#[derive(Clone, Debug, Default)]
+pub struct RiskAreaSet {
+    areas: Vec<RiskArea>,
+    /// (risk unit's padded code, index into `areas`), sorted.
+    by_unit: Vec<(u64, u32)>,
+    /// Bit `n` is set when some risk unit lies in province `n` (a code's first two digits): a
+    /// stay in any other province matches nothing, which one test tells.
+    provinces: u128,
+    /// This set among all the sets the process has made (0 for the empty default set), so that
+    /// a thread's memo of matches ([`MATCHES`]) tells one set's matches from another's.
+    id: u64,
+}
+
+/// The id of the next [`RiskAreaSet`].
+static NEXT_SET: AtomicU64 = AtomicU64::new(1);
+
+/// Matches a memo entry holds; a region with more is searched at each use.
+const MEMO_MATCHES: usize = 14;
+/// Entries of a thread's memo of matches, by region code and set (direct-mapped).
+const MEMO_SLOTS: usize = 64;
+
+/// The matches of one region in one set, in the order the search finds them.
+#[derive(Clone, Copy)]
+struct Matches {
+    /// The set's id; 0 (no set that can match has it) marks an empty entry.
+    set: u64,
+    /// The region's padded code.
+    region: u64,
+    len: u8,
+    /// (index into the set's areas, kind).
+    found: [(u32, MatchKind); MEMO_MATCHES],
+}
+
+impl Matches {
+    const EMPTY: Matches = Matches {
+        set: 0,
+        region: 0,
+        len: 0,
+        found: [(0, MatchKind::Definite); MEMO_MATCHES],
+    };
+}
+
+thread_local! {
+    /// Each thread's memo of the matches it searched last, by (set, region): the stays of a
+    /// city's people name few regions (a telecom stay names the city), and the search of one
+    /// costs several binary searches where the memo costs one comparison.
+    static MATCHES: std::cell::RefCell<[Matches; MEMO_SLOTS]> =
+        const { std::cell::RefCell::new([Matches::EMPTY; MEMO_SLOTS]) };
+}
+
+impl RiskAreaSet {
+    /// Indexes these designations (several per area are allowed: one per period).
+    pub fn new(areas: Vec<RiskArea>) -> RiskAreaSet {
+        let mut by_unit: Vec<(u64, u32)> = areas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.area.risk_unit().padded(), i as u32))
+            .collect();
+        by_unit.sort_unstable();
+        let provinces = by_unit
+            .iter()
+            .fold(0, |bits, &(u, _)| bits | (1 << province(u)));
+        RiskAreaSet {
+            areas,
+            by_unit,
+            provinces,
+            id: NEXT_SET.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The designations, in the order given.
+    pub fn areas(&self) -> &[RiskArea] {
+        &self.areas
+    }
+
+    /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
+    /// inside it (possible), whatever the days. The matches of a region are remembered by the
+    /// thread for the next stay in it.
+    #[inline]
+    pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
+        let code = region.padded();
+        if self.provinces & (1 << province(code)) == 0 {
+            return;
+        }
+        let slot = (code ^ self.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
+        let slot = slot as usize % MEMO_SLOTS;
+        let memo = MATCHES
+            .try_with(|m| {
+                let e = m.borrow()[slot];
+                (e.set == self.id && e.region == code).then_some(e)
+            })
+            .ok()
+            .flatten();
+        let m = match memo {
+            Some(m) => m,
+            None => {
+                let mut m = Matches {
+                    set: self.id,
+                    region: code,
+                    ..Matches::EMPTY
+                };
+                let mut more = false;
+                self.search(region, |i, kind| {
+                    match m.found.get_mut(usize::from(m.len)) {
+                        Some(e) => {
+                            *e = (i, kind);
+                            m.len += 1;
+                        }
+                        None => more = true,
+                    }
+                });
+                if more {
+                    // Too many to remember: searched again, each given to `f` as found.
+                    self.search(region, |i, kind| f(&self.areas[i as usize], kind));
+                    return;
+                }
+                let _ = MATCHES.try_with(|memo| memo.borrow_mut()[slot] = m);
+                m
+            }
+        };
+        for &(i, kind) in &m.found[..usize::from(m.len)] {
+            f(&self.areas[i as usize], kind);
+        }
+    }
+
+    /// Calls `f` with the index of every area whose risk unit contains `region` (definite) or
+    /// lies strictly inside it (possible), for a region in a province that holds a risk unit.
+    #[inline]
+    fn search(&self, region: RegionCode, mut f: impl FnMut(u32, MatchKind)) {
+        // A risk unit is a county or coarser, so only the region's ancestors (or itself) at
+        // province, city and county level can be one; with zero groups stripped two of them
+        // may be the same code (`441900003`: `44`, `4419`, `4419`), which counts once.
+        let own = region.precision();
+        let p = region.truncate(Precision::Province).padded();
+        self.each_of_unit(p, MatchKind::Definite, &mut f);
+        if own >= Precision::City {
+            let c = region.truncate(Precision::City).padded();
+            if c != p {
+                self.each_of_unit(c, MatchKind::Definite, &mut f);
+            }
+            if own >= Precision::County {
+                let k = region.truncate(Precision::County).padded();
+                if k != c {
+                    self.each_of_unit(k, MatchKind::Definite, &mut f);
+                }
+            }
+        }
+        // Only a province or a city can strictly contain a risk unit.
+        if own <= Precision::City {
+            let range = region.padded_range();
+            let start = self.by_unit.partition_point(|e| e.0 <= range.start);
+            for &(u, i) in &self.by_unit[start..] {
+                if u >= range.end {
+                    break;
+                }
+                f(i, MatchKind::Possible);
+            }
+        }
+    }
+
+    /// Calls `f` with the index of every area whose risk unit's padded code is `unit`.
+    #[inline]
+    fn each_of_unit(&self, unit: u64, kind: MatchKind, f: &mut impl FnMut(u32, MatchKind)) {
+        let start = self.by_unit.partition_point(|e| e.0 < unit);
+        for &(u, i) in &self.by_unit[start..] {
+            if u != unit {
+                break;
+            }
+            f(i, kind);
+        }
+    }
+}
+
+/// The province number of a padded code: its first two digits.
+#[inline]
+fn province(padded: u64) -> u32 {
+    // A padded code is under 10^12, so this is under 100 and fits the `provinces` mask.
+    (padded / 10_000_000_000) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Day;
+
+    /// The (area, kind) matches of `region` in `set`, as `for_each_match` gives them.
+    fn matches_of(set: &RiskAreaSet, region: RegionCode) -> Vec<(RegionCode, Day, MatchKind)> {
+        let mut found = Vec::new();
+        set.for_each_match(region, |z, kind| found.push((z.area, z.period.from, kind)));
+        found
+    }
+
+    /// A region with more matches than a thread's memo holds gets every one of them each time,
+    /// and one with fewer the same matches from the memo as from the search; two sets with
+    /// different areas never answer each other's regions.
+    #[test]
+    fn every_match_is_given_whether_or_not_the_memo_holds_it() {
+        use crate::domain::{Period, RiskLevel};
+        let code = |c: &str| RegionCode::parse(c).unwrap();
+        let area = |c: &str, from: i32| RiskArea {
+            area: code(c),
+            level: RiskLevel::High,
+            period: Period {
+                from: Day(from),
+                to: None,
+            },
+        };
+        let counties = [
+            "110101", "110102", "110105", "110106", "110107", "110108", "110109",
+        ];
+        // Three periods of each county, and one street: 22 possible matches of the city.
+        let mut crowded: Vec<RiskArea> = (0..3)
+            .flat_map(|p| counties.iter().map(move |c| area(c, 19_000 + p)))
+            .collect();
+        crowded.push(area("110101001", 19_005));
+        let crowded = RiskAreaSet::new(crowded);
+        let few = RiskAreaSet::new(vec![area("110105", 19_000), area("1101", 19_001)]);
+        let (city, county) = (code("1101"), code("110105"));
+        for _ in 0..3 {
+            let all = matches_of(&crowded, city);
+            assert_eq!(all.len(), 22, "{all:?}");
+            assert!(all.iter().all(|m| m.2 == MatchKind::Possible));
+            assert_eq!(
+                matches_of(&few, city),
+                [
+                    (city, Day(19_001), MatchKind::Definite),
+                    (county, Day(19_000), MatchKind::Possible)
+                ]
+            );
+            let in_county = matches_of(&crowded, county);
+            assert_eq!(in_county.len(), 3, "{in_county:?}");
+            assert!(
+                in_county
+                    .iter()
+                    .all(|m| m.0 == county && m.2 == MatchKind::Definite)
+            );
+            assert_eq!(matches_of(&few, county).len(), 2);
+        }
+    }
+}

@@ -179,12 +179,12 @@ pub fn of_entry(e: &Entry) -> Record {
 #[non_exhaustive]
 pub enum AuditError {
     /// Reading, writing or syncing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A record does not verify: the log was edited after it was written.
     #[error("{path} line {line} (byte {offset}): {what}")]
@@ -390,7 +390,7 @@ impl AuditLog {
     pub fn open(path: &Path, overlay_sequence: u64) -> Result<Opened, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let created = !path.exists();
         if created {
@@ -485,7 +485,7 @@ impl AuditLog {
                 }
                 Err(AuditError::Io {
                     path: self.path.clone(),
-                    source,
+                    cause: source,
                 })
             }
         }
@@ -519,7 +519,7 @@ pub fn verify_dir(dir: &Path) -> Result<Verified, AuditError> {
     let path = dir.join(AUDIT_FILE);
     let bytes = std::fs::read(&path).map_err(|source| AuditError::Io {
         path: path.clone(),
-        source,
+        cause: source,
     })?;
     let chain = check(&path, &bytes)?;
     if let Some((line, offset, bytes)) = chain.torn {

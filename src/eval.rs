@@ -80,12 +80,12 @@ pub fn truly_exposed<'a>(
 #[non_exhaustive]
 pub enum EvalError {
     /// The truth file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The truth file lacks a column.
     #[error("{}: no column {column:?} in the header (expected {})", path.display(), TRUTH_COLUMNS.join(","))]
@@ -150,7 +150,7 @@ impl Truth {
     pub fn read(path: &Path) -> Result<Truth, EvalError> {
         let io = |source| EvalError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let input: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {

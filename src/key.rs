@@ -29,12 +29,12 @@ impl std::fmt::Debug for Key {
 #[non_exhaustive]
 pub enum KeyError {
     /// Reading, creating or writing the file failed.
-    #[error("key file {path}: {source}")]
+    #[error("key file {path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file does not hold 32 hexadecimal digits.
     #[error("key file {0}: expected 32 hexadecimal digits on one line")]
@@ -113,7 +113,7 @@ impl Key {
     pub fn load(path: &Path) -> Result<Key, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let meta = fs::metadata(path).map_err(io)?;
         #[cfg(unix)]
@@ -140,7 +140,7 @@ impl Key {
     pub fn create(path: &Path) -> Result<Key, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io)?;

@@ -88,7 +88,7 @@ pub enum PipelineError {
     Build(#[from] BuildError),
     /// The encoded index failed its own check (a bug: please report it with the feeds).
     #[error("the encoded index failed verification: {0}")]
-    Verify(#[from] IndexError),
+    Verify(IndexError),
 }
 
 /// Builds the index of `feeds_dir` into `out`; rejects stream into `rejects`, each stage is
@@ -174,7 +174,9 @@ pub fn build_index_folding(
     timings.push((Stage::Encoding, t.elapsed()));
 
     stage(Stage::Verifying, &mut t);
-    Index::open(bytes.as_slice(), key)?.verify()?;
+    Index::open(bytes.as_slice(), key)
+        .and_then(|index| index.verify())
+        .map_err(PipelineError::Verify)?;
     timings.push((Stage::Verifying, t.elapsed()));
 
     stage(Stage::Writing, &mut t);

@@ -32,12 +32,12 @@ pub struct RegionTable {
 #[non_exhaustive]
 pub enum RegionRowError {
     /// A code column is not a region code.
-    #[error("{column}: {source}")]
+    #[error("{column}: {cause}")]
     Code {
         /// Which column.
         column: &'static str,
         /// What is wrong.
-        source: crate::domain::RegionError,
+        cause: crate::domain::RegionError,
     },
     /// The `level` column disagrees with the code's length.
     #[error("level {given:?} does not match code {code} (a {actual} code, level {})", *actual as u8)]
@@ -111,7 +111,7 @@ impl RegionTable {
     ) -> Result<(), RegionRowError> {
         let c = RegionCode::parse(code).map_err(|source| RegionRowError::Code {
             column: "code",
-            source,
+            cause: source,
         })?;
         let name = name.trim();
         if name.is_empty() {
@@ -135,7 +135,7 @@ impl RegionTable {
         } else {
             let p = RegionCode::parse(parent).map_err(|source| RegionRowError::Code {
                 column: "parent",
-                source,
+                cause: source,
             })?;
             if !(p.strictly_contains(c) || aliased && p == c) {
                 return Err(RegionRowError::Parent { code: c, parent: p });

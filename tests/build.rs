@@ -323,7 +323,7 @@ fn an_index_built_with_another_key_is_refused() {
     let err = open_index(&b.index, &other).expect_err("another key opens the index");
     match &err {
         LoadError::Invalid {
-            source: IndexError::KeyMismatch { index, ours: mine },
+            cause: IndexError::KeyMismatch { index, ours: mine },
             ..
         } => {
             assert_eq!(*index, ours.fingerprint());
@@ -357,7 +357,63 @@ fn an_index_built_with_another_key_is_refused() {
             && stderr.contains(&format!("{:016x}", ours.fingerprint())),
         "serve's message names the mismatch and what to do:\n{stderr}"
     );
+    assert_eq!(
+        stderr.matches("built with another key").count(),
+        1,
+        "the cause is said once:\n{stderr}"
+    );
     assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_is_named_with_its_cause_said_once() {
+    let b = built();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let m = s(&missing);
+    let state = dir.path().join("state");
+    let out = dir.path().join("x.hcx");
+    let key = s(&b.key_file);
+    let runs: [&[&str]; 4] = [
+        &["verify", m, "--key-file", key],
+        &[
+            "serve",
+            "--index",
+            m,
+            "--key-file",
+            key,
+            "--insecure-no-auth",
+            "--state-dir",
+            s(&state),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            "build",
+            "--feeds",
+            s(&b.feeds),
+            "--out",
+            s(&out),
+            "--key-file",
+            m,
+        ],
+        &["audit", "verify", m],
+    ];
+    for args in runs {
+        let run = healthcode_at(&b.home, args);
+        assert_ne!(run.code, 0, "{args:?} succeeded:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(m),
+            "{args:?} names the file:\n{}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.matches("No such file or directory").count(),
+            1,
+            "{args:?} says its cause once:\n{}",
+            run.stderr
+        );
+    }
 }
 
 /// A small feed directory of valid rows for persons `0..n`.

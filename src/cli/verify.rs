@@ -50,8 +50,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(LoadError::Invalid { path, source }) => {
-            eprintln!("{}", refusal(&path, &source));
+        Err(LoadError::Invalid { path, cause }) => {
+            eprintln!("{}", refusal(&path, &cause));
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e).with_context(|| format!("verifying {}", args.file.display())),

@@ -138,12 +138,12 @@ pub enum FeedError {
         gz: PathBuf,
     },
     /// Reading a file failed (including a corrupt `.gz`).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Writing the rejects report failed.
     #[error("writing the rejects report: {0}")]
@@ -202,7 +202,7 @@ fn read_dir(
         Err(source) => {
             return Err(FeedError::Io {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     }
@@ -360,7 +360,7 @@ impl Run<'_> {
 fn unknown_files(dir: &Path) -> Result<Vec<String>, FeedError> {
     let io = |source| FeedError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {

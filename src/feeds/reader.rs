@@ -38,7 +38,7 @@ pub(crate) fn locate(dir: &Path, spec: &FileSpec) -> Result<Option<FoundFile>, F
     let exists = |p: &Path| {
         p.try_exists().map_err(|source| FeedError::Io {
             path: p.to_path_buf(),
-            source,
+            cause: source,
         })
     };
     match (exists(&plain)?, exists(&gz)?) {
@@ -64,7 +64,7 @@ type CsvReader = csv::Reader<LineFeeds<Box<dyn Read>>>;
 fn open(file: &FoundFile) -> Result<CsvReader, FeedError> {
     let f = File::open(&file.path).map_err(|source| FeedError::Io {
         path: file.path.clone(),
-        source,
+        cause: source,
     })?;
     let input: Box<dyn Read> = if file.gz {
         // Multi-member aware: concatenated gzip files (bgzip, `cat a.gz b.gz`) read whole.
@@ -265,7 +265,7 @@ pub(crate) fn read_file(
     let mut rdr = open(file)?;
     let read_err = |e: csv::Error| FeedError::Io {
         path: file.path.clone(),
-        source: match e.into_kind() {
+        cause: match e.into_kind() {
             csv::ErrorKind::Io(io) => io,
             other => std::io::Error::other(format!("{other:?}")),
         },

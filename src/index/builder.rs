@@ -72,12 +72,12 @@ pub enum BuildError {
     #[error("person records exceed 4 GiB ({0} bytes)")]
     TooLarge(u64),
     /// Writing the file failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {cause}")]
     Io {
         /// The file.
         path: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -587,7 +587,7 @@ fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     let io = |source| BuildError::Io {
         path: path.display().to_string(),
-        source,
+        cause: source,
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

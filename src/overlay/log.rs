@@ -33,12 +33,12 @@ pub const MAX_TEXT: usize = 1024;
 #[non_exhaustive]
 pub enum LogError {
     /// Reading, writing or syncing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The log file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The header is not a healthcode log header.
     #[error("{path}: not a healthcode live-update log ({what})")]
@@ -171,7 +171,7 @@ impl LogWriter {
     ) -> Result<(LogWriter, Replay), LogError> {
         let io = |source| LogError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         if !path.exists() {
             create(path, key_fingerprint).map_err(io)?;
@@ -245,7 +245,7 @@ impl LogWriter {
 pub fn read_log(path: &Path) -> Result<(u64, Replay), LogError> {
     let bytes = std::fs::read(path).map_err(|source| LogError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let (log_id, entries, good) = read_log_bytes(path, &bytes, None)?;
     Ok((

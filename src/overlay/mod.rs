@@ -338,7 +338,7 @@ impl Overlay {
         let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
         let polled = t.poll()?.ok_or_else(|| LogError::Io {
             path: t.path().to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "the log disappeared"),
+            cause: std::io::Error::new(std::io::ErrorKind::NotFound, "the log disappeared"),
         })?;
         for e in &polled.entries {
             self.apply(e);

@@ -77,7 +77,7 @@ impl Tail {
     pub fn poll(&mut self) -> Result<Option<Polled>, LogError> {
         let io = |source| LogError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         };
         let mut file = match File::open(&self.path) {
             Ok(f) => f,

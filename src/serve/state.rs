@@ -37,20 +37,20 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be opened or mapped.
-    #[error("index {path}: {source}")]
+    #[error("index {path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a valid index for this server.
-    #[error("index {path}: {source}")]
+    #[error("index {path}: {cause}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        source: IndexError,
+        cause: IndexError,
     },
     /// The file is valid but must not replace the index being served.
     #[error("index {path}: {why}")]
@@ -67,7 +67,7 @@ pub enum LoadError {
 pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let file = File::open(path).map_err(io)?;
     // SAFETY: index files are immutable: the builder writes a temporary file and renames it into
@@ -78,11 +78,11 @@ pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
     let _ = map.advise(memmap2::Advice::WillNeed);
     let index = Index::open(map, key).map_err(|source| LoadError::Invalid {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     index.verify().map_err(|source| LoadError::Invalid {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     Ok(index)
 }

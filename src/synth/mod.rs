@@ -243,12 +243,12 @@ impl Rates {
 #[non_exhaustive]
 pub enum GenError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What went wrong.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The output path exists and is not a directory.
     #[error("{} exists and is not a directory; pass a directory to --out", .0.display())]

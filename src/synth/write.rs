@@ -221,7 +221,7 @@ impl Output {
         if !dir.exists() {
             fs::create_dir_all(dir).map_err(|source| GenError::Io {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             })?;
         }
         let mut out = Output {
@@ -232,7 +232,10 @@ impl Output {
         };
         for feed in Feed::ALL {
             let path = out.temp_path(feed);
-            let file = File::create(&path).map_err(|source| GenError::Io { path, source })?;
+            let file = File::create(&path).map_err(|source| GenError::Io {
+                path,
+                cause: source,
+            })?;
             out.files.push(BufWriter::with_capacity(1 << 18, file));
             let header = format!("{}\n", feed.header());
             out.write(feed, header.as_bytes())?;
@@ -244,7 +247,7 @@ impl Output {
     pub fn check(dir: &Path, force: bool) -> Result<(), GenError> {
         let io = |source| GenError::Io {
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         };
         if dir.exists() {
             if !dir.is_dir() {
@@ -285,7 +288,7 @@ impl Output {
             .write_all(bytes)
             .map_err(|source| GenError::Io {
                 path: self.dir.join(feed.temp_name()),
-                source,
+                cause: source,
             })?;
         self.bytes[i] += bytes.len() as u64;
         Ok(())
@@ -311,7 +314,7 @@ impl Output {
             let path = self.temp_path(feed);
             let io = |source| GenError::Io {
                 path: path.clone(),
-                source,
+                cause: source,
             };
             let file = file.into_inner().map_err(|e| io(e.into_error()))?;
             file.sync_all().map_err(io)?;
@@ -319,7 +322,10 @@ impl Output {
         for feed in Feed::ALL {
             let from = self.temp_path(feed);
             let to = self.dir.join(feed.file_name());
-            fs::rename(&from, &to).map_err(|source| GenError::Io { path: to, source })?;
+            fs::rename(&from, &to).map_err(|source| GenError::Io {
+                path: to,
+                cause: source,
+            })?;
         }
         self.committed = true;
         // Make the renames durable; not every platform can open a directory for this.

@@ -88,7 +88,7 @@ pub struct ServeArgs {
     pub(super) queue_target: Duration,
     /// How long the queue must stand above --queue-target before queries are shed by it; also
     /// the longest any query may wait for a thread while the server is crowded.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "30ms", value_parser = parse_duration)]
     pub(super) queue_interval: Duration,
     /// Persons per second each query caller (token name) may look up, with a burst of one
     /// second's worth; beyond it RESOURCE_EXHAUSTED with a retry-after-ms hint. Default: no limit.

@@ -81,7 +81,7 @@ pub struct LimitsConfig {
 pub const DEFAULT_QUEUE_TARGET: Duration = Duration::from_millis(5);
 
 /// The default of `serve --queue-interval`.
-pub const DEFAULT_QUEUE_INTERVAL: Duration = Duration::from_millis(100);
+pub const DEFAULT_QUEUE_INTERVAL: Duration = Duration::from_millis(30);
 
 impl Default for LimitsConfig {
     fn default() -> Self {

@@ -138,9 +138,16 @@ impl Server {
         (Server::serve(state.clone(), tokens()).await, state)
     }
 
-    /// Serves `state` on a free port of 127.0.0.1.
+    /// Serves `state` on a free port of 127.0.0.1. The queueing-time bound's interval is a
+    /// second rather than the default: an unoptimised build on a busy machine can keep a call
+    /// from its thread for tens of milliseconds, and the tests using this server are not about
+    /// shedding (`tests/overload.rs` is).
     pub async fn serve(state: Arc<State>, tokens: Tokens) -> Server {
-        let limits = serve::Limits::new(&serve::LimitsConfig::default()).expect("valid limits");
+        let config = serve::LimitsConfig {
+            queue_interval: std::time::Duration::from_secs(1),
+            ..serve::LimitsConfig::default()
+        };
+        let limits = serve::Limits::new(&config).expect("valid limits");
         Server::serve_limited(state, tokens, Arc::new(limits)).await
     }
 

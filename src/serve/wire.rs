@@ -124,29 +124,14 @@ fn varint_field_len(field: u32, v: u64) -> usize {
     }
 }
 
-/// Slots of a writer's table of regions (open addressing, linear probing).
-const REGION_SLOTS: usize = 64;
-/// Regions a writer remembers: a few dozen distinct ones fill nearly every answer of a city (its
-/// stay regions and its risk areas); past this many, the others are encoded at each use.
-const REGIONS_KEPT: usize = 40;
 /// Days remembered by a writer, by day number modulo this: a month of consecutive days.
 const DAY_SLOTS: usize = 32;
 /// Slots of a writer's table of finding middles (open addressing, linear probing).
 const MIDDLE_SLOTS: usize = 256;
 /// Finding middles a writer remembers: a city's answers draw their (reason, region, risk area)
 /// from a few dozen stay regions and its risk areas; past this many, the others are assembled
-/// at each use.
+/// from the index's region dictionary at each use.
 const MIDDLES_KEPT: usize = 192;
-
-/// Where a region's encoded fields are in [`AnswerWriter`]'s bytes: `start..mid` its code and
-/// name as a finding's region (fields 2 and 3), `mid..end` its code as a finding's risk area
-/// (field 4).
-#[derive(Clone, Copy, Default)]
-struct RegionFields {
-    start: u32,
-    mid: u32,
-    end: u32,
-}
 
 /// (reason, region, risk area) of a finding, the key of its middle: the fields between its
 /// length and its day.
@@ -188,10 +173,10 @@ impl MiddleKey {
 }
 
 /// Writes the `CodeResponse`s of one snapshot and stamp, remembering the encoded fields of the
-/// regions, findings and days it has written: an answer carries some six findings, each with two
-/// region codes, a name and a day, drawn from few distinct values, and looking each up in the
-/// index's region dictionary (tens of thousands of entries, out of the caches), formatting each
-/// day and writing each field byte by byte cost as much as evaluating the person. A finding is
+/// findings and days it has written: an answer carries some six findings, each with two region
+/// codes, a name and a day, drawn from few distinct values, and looking each up in the index's
+/// region dictionary (tens of thousands of entries, out of the caches), formatting each day and
+/// writing each field byte by byte cost as much as evaluating the person. A finding is
 /// written as its key and length, its middle (reason, region code and name, risk area code: one
 /// copy of bytes remembered by those three), its day (a remembered 12-byte field), its phone
 /// tail and travel flag. One writer serves one call, one batch or one chunk of a stream.
@@ -204,22 +189,13 @@ pub struct AnswerWriter<'a> {
 }
 
 /// What a writer remembers, kept by each thread from one writer to the next: a unary call's
-/// writer finds the regions and days of the calls before it on that thread (a fresh writer's
+/// writer finds the findings and days of the calls before it on that thread (a fresh writer's
 /// tables alone cost a single answer a third more to write), and a batch or a chunk starts
 /// warm.
 struct Memory {
     /// The index the regions' texts were read from. Holding it keeps its allocation, so no other
     /// index can be where it was: the same address is the same index.
     index: Weak<Index<Mmap>>,
-    /// (padded code, its fields in `encoded`); code 0 (no region has it) marks an empty slot.
-    regions: [(u64, RegionFields); REGION_SLOTS],
-    /// Regions in `regions`.
-    kept: usize,
-    /// The remembered regions' encoded fields, then those of the current finding's regions
-    /// that are not remembered.
-    encoded: Vec<u8>,
-    /// The length of `encoded` that the remembered regions' fields take.
-    encoded_kept: usize,
     /// (finding's middle key, its fields 1 to 4 in `middles` as `start..end`).
     middle_keys: [MiddleKey; MIDDLE_SLOTS],
     middle_spans: [(u32, u32); MIDDLE_SLOTS],
@@ -240,10 +216,6 @@ impl Memory {
     fn new(index: &Arc<Index<Mmap>>) -> Memory {
         Memory {
             index: Arc::downgrade(index),
-            regions: [(0, RegionFields::default()); REGION_SLOTS],
-            kept: 0,
-            encoded: Vec::new(),
-            encoded_kept: 0,
             middle_keys: [MiddleKey::EMPTY; MIDDLE_SLOTS],
             middle_spans: [(0, 0); MIDDLE_SLOTS],
             middles_kept: 0,
@@ -253,13 +225,9 @@ impl Memory {
         }
     }
 
-    /// Forgets the regions and the middles that name them (they were another index's).
-    fn forget_regions(&mut self, index: &Arc<Index<Mmap>>) {
+    /// Forgets the middles (their regions' texts were another index's).
+    fn forget_middles(&mut self, index: &Arc<Index<Mmap>>) {
         self.index = Arc::downgrade(index);
-        self.regions = [(0, RegionFields::default()); REGION_SLOTS];
-        self.kept = 0;
-        self.encoded.clear();
-        self.encoded_kept = 0;
         self.middle_keys = [MiddleKey::EMPTY; MIDDLE_SLOTS];
         self.middles_kept = 0;
         self.middles.clear();
@@ -286,7 +254,7 @@ impl<'a> AnswerWriter<'a> {
         let memory = match MEMORY.try_with(Cell::take).ok().flatten() {
             Some(mut m) => {
                 if !std::ptr::eq(m.index.as_ptr(), Arc::as_ptr(&snap.index)) {
-                    m.forget_regions(&snap.index);
+                    m.forget_middles(&snap.index);
                 }
                 m
             }
@@ -303,53 +271,6 @@ impl<'a> AnswerWriter<'a> {
         self.memory
             .as_mut()
             .expect("a writer holds its memory until it is dropped")
-    }
-
-    /// The encoded fields of a region: its code and name from the index's dictionary
-    /// (formatted when it was opened), else (a region only a live record names) its code
-    /// formatted here, nameless. No region: no fields.
-    fn region(&mut self, r: Option<RegionCode>) -> RegionFields {
-        let Some(r) = r else {
-            return RegionFields::default();
-        };
-        let snap = self.snap;
-        let m = self.memory();
-        let code = r.padded();
-        // Fibonacci hashing: the top bits of the product mix every digit of the code.
-        let mut slot = (code.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % REGION_SLOTS;
-        loop {
-            match m.regions[slot] {
-                (c, fields) if c == code => return fields,
-                (0, _) => break,
-                _ => slot = (slot + 1) % REGION_SLOTS,
-            }
-        }
-        let (digits, name) = match snap.index.region_text(r) {
-            Some(t) => (t.code_array(), t.name.as_bytes()),
-            None => (r.ascii(), &[][..]),
-        };
-        let digits = &digits.0[..digits.1];
-        let e = &mut m.encoded;
-        if e.capacity() == 0 {
-            e.reserve(1024);
-        }
-        let start = e.len();
-        put_bytes(e, 2, digits);
-        put_bytes(e, 3, name);
-        let mid = e.len();
-        put_bytes(e, 4, digits);
-        let fields = RegionFields {
-            start: start as u32,
-            mid: mid as u32,
-            end: e.len() as u32,
-        };
-        // Kept only while nothing that is not kept follows in `encoded`.
-        if m.kept < REGIONS_KEPT && start == m.encoded_kept {
-            m.regions[slot] = (code, fields);
-            m.kept += 1;
-            m.encoded_kept = e.len();
-        }
-        fields
     }
 
     /// A day's encoded field 5, remembered; a day outside years 0–9999 (never in real data)
@@ -389,9 +310,10 @@ impl<'a> AnswerWriter<'a> {
     }
 
     /// Where the middle of `f` (its fields 1 to 4: reason, region code and name, risk area code)
-    /// is in the memory's `middles`: remembered, else assembled from the regions' fields.
+    /// is in the memory's `middles`: remembered, else assembled from the index's dictionary.
     fn middle(&mut self, f: &Finding) -> (usize, usize) {
         let key = MiddleKey::of(f);
+        let index = &self.snap.index;
         let m = self.memory();
         let mut slot = key.slot();
         loop {
@@ -405,21 +327,23 @@ impl<'a> AnswerWriter<'a> {
             }
             slot = (slot + 1) % MIDDLE_SLOTS;
         }
-        m.encoded.truncate(m.encoded_kept);
         m.middles.truncate(m.middles_kept_len);
-        let region = self.region(f.region);
-        let risk = self.region(f.risk_area);
-        let m = self.memory();
         if m.middles.capacity() == 0 {
             m.middles.reserve(4096);
         }
         let start = m.middles.len();
-        put_varint_field(&mut m.middles, 1, reason(f.reason) as i32 as u64);
-        m.middles
-            .extend_from_slice(&m.encoded[region.start as usize..region.mid as usize]);
-        m.middles
-            .extend_from_slice(&m.encoded[risk.mid as usize..risk.end as usize]);
-        let end = m.middles.len();
+        let out = &mut m.middles;
+        put_varint_field(out, 1, reason(f.reason) as i32 as u64);
+        if let Some(r) = f.region {
+            let (digits, name) = region_text(index, r);
+            put_bytes(out, 2, &digits.0[..digits.1]);
+            put_bytes(out, 3, name);
+        }
+        if let Some(r) = f.risk_area {
+            let (digits, _) = region_text(index, r);
+            put_bytes(out, 4, &digits.0[..digits.1]);
+        }
+        let end = out.len();
         // Kept only while nothing that is not kept follows in `middles`.
         if m.middles_kept < MIDDLES_KEPT && start == m.middles_kept_len {
             m.middle_keys[slot] = key;
@@ -476,6 +400,15 @@ impl<'a> AnswerWriter<'a> {
         let mut out = Vec::with_capacity(64 + 96 * code.findings.len());
         self.put(&mut out, code, known);
         EncodedCode(out)
+    }
+}
+
+/// A region's code digits and name: from the index's dictionary (formatted when it was opened),
+/// else (a region only a live record names) its code formatted here, nameless.
+fn region_text(index: &Index<Mmap>, r: RegionCode) -> (([u8; 12], usize), &[u8]) {
+    match index.region_text(r) {
+        Some(t) => (t.code_array(), t.name.as_bytes()),
+        None => (r.ascii(), &[]),
     }
 }
 

@@ -123,12 +123,35 @@ pub fn each_code<E>(
     })
 }
 
-/// The texts every answer of one call (or one stream message) shares, formatted once.
+/// The texts every answer of one call (or one stream message) shares, formatted once; a unary
+/// call makes one for its single answer, so it holds them without allocating.
 pub struct Stamp {
     day: Day,
     generation: u64,
-    as_of: String,
-    data_as_of: String,
+    as_of: DayText,
+    data_as_of: DayText,
+}
+
+/// A day's `YYYY-MM-DD` text: ten bytes in place for the years any answer carries.
+enum DayText {
+    Ascii([u8; 10]),
+    Formatted(String),
+}
+
+impl DayText {
+    fn of(day: Day) -> DayText {
+        match day.ascii() {
+            Some(a) => DayText::Ascii(a),
+            None => DayText::Formatted(day.to_string()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            DayText::Ascii(a) => std::str::from_utf8(a).expect("ASCII digits"),
+            DayText::Formatted(s) => s,
+        }
+    }
 }
 
 impl Stamp {
@@ -137,8 +160,8 @@ impl Stamp {
         Stamp {
             day,
             generation: snap.generation,
-            as_of: day.to_string(),
-            data_as_of: snap.index.data_as_of().to_string(),
+            as_of: DayText::of(day),
+            data_as_of: DayText::of(snap.index.data_as_of()),
         }
     }
 
@@ -149,7 +172,7 @@ impl Stamp {
 
     /// The answers' `as_of`.
     pub fn as_of(&self) -> &str {
-        &self.as_of
+        self.as_of.as_str()
     }
 
     /// The answers' `index_generation`.
@@ -159,7 +182,7 @@ impl Stamp {
 
     /// The answers' `data_as_of`.
     pub fn data_as_of(&self) -> &str {
-        &self.data_as_of
+        self.data_as_of.as_str()
     }
 
     /// Whether it stamps answers for `day` from `snap`.
@@ -191,9 +214,9 @@ pub fn response(snap: &Snapshot, code: &Code, known: bool, stamp: &Stamp) -> pro
             .collect(),
         travel_allowed: code.travel_allowed,
         known,
-        as_of: stamp.as_of.clone(),
+        as_of: stamp.as_of().to_string(),
         index_generation: stamp.generation,
-        data_as_of: stamp.data_as_of.clone(),
+        data_as_of: stamp.data_as_of().to_string(),
         error: String::new(),
     }
 }

@@ -10,7 +10,8 @@
 # Settings (environment): KEYS (answers loaded, default 1000000), DURATION (seconds of the
 # healthcode run, default 10), REDIS_REQUESTS (MGET calls, default 30000), REDIS_CLIENTS
 # (default 8), CONNECTIONS / CONCURRENCY (of the healthcode run, default 2 / 2),
-# REDIS_PORT (default 6390).
+# REDIS_PORT (default 6390); SERVER_CPU and LOAD_CPU (both or neither): Redis runs on SERVER_CPU,
+# redis-benchmark and the healthcode run on LOAD_CPU (start healthcode on SERVER_CPU too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,16 @@ for tool in redis-server redis-cli redis-benchmark python3; do
   fi
 done
 
+SRV=()
+GEN=()
+if [ -n "${SERVER_CPU:-}" ] && [ -n "${LOAD_CPU:-}" ]; then
+  SRV=(taskset -c "$SERVER_CPU")
+  GEN=(taskset -c "$LOAD_CPU")
+elif [ -n "${SERVER_CPU:-}${LOAD_CPU:-}" ]; then
+  echo "redis-compare: set both SERVER_CPU and LOAD_CPU, or neither" >&2
+  exit 2
+fi
+
 cargo build --release -q -p healthcode-loadtest
 LT=target/release/loadtest
 
@@ -39,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+"${SRV[@]}" redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
   --pidfile "$work/redis.pid" --dir "$work" --logfile "$work/redis.log"
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-server --version | sed 's/^/redis-compare: /' >&2
@@ -58,12 +69,12 @@ args=()
 for _ in $(seq 1000); do args+=("a:__rand_int__"); done
 echo "redis-compare: redis-benchmark, $REDIS_REQUESTS MGET calls of 1,000 keys, $REDIS_CLIENTS clients" >&2
 load_before=$(cut -d' ' -f1 /proc/loadavg)
-redis_csv=$(redis-benchmark -p "$PORT" -r "$loaded" -c "$REDIS_CLIENTS" -n "$REDIS_REQUESTS" --threads 2 --csv MGET "${args[@]}")
+redis_csv=$("${GEN[@]}" redis-benchmark -p "$PORT" -r "$loaded" -c "$REDIS_CLIENTS" -n "$REDIS_REQUESTS" --threads 2 --csv MGET "${args[@]}")
 redis_rps=$(printf '%s\n' "$redis_csv" | python3 -c 'import csv,sys; rows=list(csv.reader(sys.stdin)); print(rows[1][1])')
 redis_p99=$(printf '%s\n' "$redis_csv" | python3 -c 'import csv,sys; rows=list(csv.reader(sys.stdin)); h=rows[0]; print(rows[1][h.index("p99_latency_ms")] if "p99_latency_ms" in h else "n/a")')
 
 echo "redis-compare: healthcode GetCodes, 1,000 ids per call, ${DURATION} s" >&2
-hc_json=$("$LT" run --method batch --batch 1000 --mix 100,0,0 --connections "$CONNECTIONS" \
+hc_json=$("${GEN[@]}" "$LT" run --method batch --batch 1000 --mix 100,0,0 --connections "$CONNECTIONS" \
   --concurrency "$CONCURRENCY" --duration "${DURATION}s" --json "$@")
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 

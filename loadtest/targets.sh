@@ -8,6 +8,11 @@
 # run, default 5; the ceiling comparisons run 3 alternating rounds of each side) and NO_REDIS=1
 # (skip the Redis comparison) are read from the environment. It exits 1 when a target could not
 # be measured (its line says so), after printing the others.
+#
+# One core each: with SERVER_CPU and LOAD_CPU set (say 0 and 1), the load generator runs on
+# LOAD_CPU and the ceiling server (and Redis) on SERVER_CPU, in a process of its own as healthcode
+# is; start healthcode on the same core (`taskset -c 0 healthcode serve …`). Unset, every process
+# may run on every core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
@@ -15,24 +20,55 @@ DURATION=${DURATION:-5}
 cargo build --release -q -p healthcode-loadtest
 LT=target/release/loadtest
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+ceiling_pid=
+cleanup() {
+  if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+GEN=()
+ceiling=(--ceiling)
+if [ -n "${SERVER_CPU:-}" ] || [ -n "${LOAD_CPU:-}" ]; then
+  if [ -z "${SERVER_CPU:-}" ] || [ -z "${LOAD_CPU:-}" ]; then
+    echo "targets: set both SERVER_CPU and LOAD_CPU, or neither" >&2
+    exit 2
+  fi
+  GEN=(taskset -c "$LOAD_CPU")
+  taskset -c "$SERVER_CPU" "$LT" ceiling --listen 127.0.0.1:0 "$@" 2>"$out/ceiling.log" &
+  ceiling_pid=$!
+  addr=
+  for _ in $(seq 600); do
+    addr=$(sed -n 's/^loadtest: ceiling serving on \([^ ]*\).*/\1/p' "$out/ceiling.log")
+    [ -n "$addr" ] && break
+    kill -0 "$ceiling_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$addr" ]; then
+    echo "targets: the ceiling server did not start:" >&2
+    cat "$out/ceiling.log" >&2
+    exit 1
+  fi
+  echo "== ceiling: taskset -c $SERVER_CPU loadtest ceiling on $addr; the generator on CPU $LOAD_CPU" >&2
+  ceiling=(--ceiling-server "http://$addr")
+fi
 
 run() { # NAME ARGS...: runs loadtest with --json into $out/NAME.json, echoing the command
   local name=$1
   shift
   echo "== $name: loadtest $*" >&2
-  "$LT" "$@" --duration "${DURATION}s" --json >"$out/$name.json" || failed=1
+  "${GEN[@]}" "$LT" "$@" --duration "${DURATION}s" --json >"$out/$name.json" || failed=1
 }
 failed=0
 
-run unary run --method unary --ceiling --rounds 3 "$@"
-run batch run --method batch --batch 1000 --concurrency 2 --ceiling --rounds 3 "$@"
-run stream run --method stream --connections 4 --concurrency 1 --window 1024 --ceiling --rounds 3 "$@"
+run unary run --method unary "${ceiling[@]}" --rounds 3 "$@"
+run batch run --method batch --batch 1000 --concurrency 2 "${ceiling[@]}" --rounds 3 "$@"
+run stream run --method stream --connections 4 --concurrency 1 --window 1024 "${ceiling[@]}" --rounds 3 "$@"
 # Half the unary peak just measured, open loop, against healthcode and the ceiling alike: the
 # ceiling's tail at the same offered rate is what the stack itself allows here.
 half=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["healthcode"]["requests_per_s"] / 2))' "$out/unary.json" 2>/dev/null || echo 0)
 if [ "$half" -gt 0 ]; then
-  run half run --method unary --rate "$half" --ceiling --rounds 3 "$@"
+  run half run --method unary --rate "$half" "${ceiling[@]}" --rounds 3 "$@"
 else
   echo "== half: skipped, the unary run gave no rate to halve (its errors are above)" >&2
   echo "the unary run gave no rate to halve; its errors are printed above" >"$out/half.skipped"

@@ -56,6 +56,11 @@ enum Command {
         /// Also run the same load against the ceiling server and report the ratio.
         #[arg(long)]
         ceiling: bool,
+        /// The ceiling server is the one already serving at this address (`loadtest ceiling`,
+        /// say pinned to the server's core) rather than one started in this process; implies
+        /// --ceiling.
+        #[arg(long, value_name = "ADDR")]
+        ceiling_server: Option<String>,
         /// Runs of each target, alternating healthcode and the ceiling; figures are over all.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
@@ -474,6 +479,7 @@ fn run(
     load: Load,
     rate: Option<f64>,
     with_ceiling: bool,
+    ceiling_at: Option<String>,
     rounds: usize,
     out: Output,
 ) -> anyhow::Result<bool> {
@@ -482,7 +488,7 @@ fn run(
     let rt = load.runtime()?;
     let mut machine = Machine::start();
     // The ceiling server (and the answer it repeats) lives across the rounds.
-    let ceiling_server = if with_ceiling {
+    let ceiling_server = if with_ceiling && ceiling_at.is_none() {
         Some(start_ceiling(
             &rt,
             &target.servers[0],
@@ -494,9 +500,11 @@ fn run(
     } else {
         None
     };
-    let ceiling_addr = ceiling_server
-        .as_ref()
-        .map(|c| format!("http://{}", c.addr));
+    let ceiling_addr = ceiling_at.or_else(|| {
+        ceiling_server
+            .as_ref()
+            .map(|c| format!("http://{}", c.addr))
+    });
     // Rounds alternate healthcode and the ceiling, so that a change in the machine's load hits
     // both sides alike; each side's rounds are summed.
     let mut hc_all: Option<drive::Outcome> = None;
@@ -734,9 +742,10 @@ fn main() -> std::process::ExitCode {
             load,
             rate,
             ceiling,
+            ceiling_server,
             rounds,
             out,
-        } => run(target, load, rate, ceiling, rounds, out),
+        } => run(target, load, rate, ceiling, ceiling_server, rounds, out),
         Command::Sweep {
             target,
             load,

@@ -292,6 +292,8 @@ pub struct Machine {
     pub utc: String,
     /// CPUs the machine offers.
     pub cpus: usize,
+    /// CPUs the generator may run on (fewer when it is pinned, e.g. by `taskset`).
+    pub generator_cpus: usize,
     /// 1-minute load average at the start.
     pub load_before: f64,
     /// 1-minute load average at the end.
@@ -308,12 +310,28 @@ pub fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The CPUs online, if the system tells.
+fn cpus_online() -> Option<usize> {
+    count_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?)
+}
+
+/// The CPUs of a Linux CPU list (`0-1,4`: three).
+fn count_cpus(text: &str) -> Option<usize> {
+    text.trim().split(',').try_fold(0, |n, range| {
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+        Some(n + b.checked_sub(a)? + 1)
+    })
+}
+
 impl Machine {
     /// Notes the start of a run.
     pub fn start() -> Machine {
+        let generator_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Machine {
             utc: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus: cpus_online().unwrap_or(generator_cpus),
+            generator_cpus,
             load_before: load_average(),
             load_after: f64::NAN,
             command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -327,8 +345,13 @@ impl Machine {
 
     /// The text people read.
     pub fn text(&self) -> String {
+        let pinned = if self.generator_cpus < self.cpus {
+            format!(" (the generator on {})", self.generator_cpus)
+        } else {
+            String::new()
+        };
         format!(
-            "machine: {} CPUs, load average {:.2} → {:.2}, started {}\ncommand: {}\n",
+            "machine: {} CPUs{pinned}, load average {:.2} → {:.2}, started {}\ncommand: {}\n",
             self.cpus, self.load_before, self.load_after, self.utc, self.command
         )
     }
@@ -337,6 +360,15 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpus("0-1\n"), Some(2));
+        assert_eq!(count_cpus("0"), Some(1));
+        assert_eq!(count_cpus("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpus("3-1"), None);
+        assert_eq!(count_cpus(""), None);
+    }
 
     #[test]
     fn thousands_groups_digits() {

@@ -223,6 +223,23 @@ fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
     assert_eq!(count(&hc["requests"]), 200, "{hc}");
     assert_eq!(count(&hc["answers"]["known"]), 200, "{hc}");
     assert_eq!(hc["errors"].as_object().unwrap().len(), 0, "{hc}");
+    // Named as a run's ceiling, it is the one compared with (none is started in the run).
+    let r = loadtest(
+        &format!("http://{}", w.addr),
+        &w.feeds,
+        &[
+            "run",
+            "--requests",
+            "200",
+            "--warmup",
+            "0s",
+            "--ceiling-server",
+            &format!("http://{addr}"),
+        ],
+    );
+    assert_eq!(r["ceiling"]["server"], format!("http://{addr}"), "{r}");
+    assert_eq!(count(&r["ceiling"]["requests"]), 200, "{r}");
+    assert!(r["ratio_to_ceiling"].as_f64().unwrap() > 0.0, "{r}");
     // Ctrl-C stops it, successfully.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) }, 0);
     assert!(child.0.wait().unwrap().success());

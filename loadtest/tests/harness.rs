@@ -99,6 +99,13 @@ fn loadtest(server: &str, feeds: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
 }
 
+/// `loadtest run` of `requests` measured requests, no warm-up, and `args`, against `server`.
+fn run_requests(server: &str, feeds: &Path, requests: &str, args: &[&str]) -> Value {
+    let mut all = vec!["run", "--requests", requests, "--warmup", "0s"];
+    all.extend_from_slice(args);
+    loadtest(server, feeds, &all)
+}
+
 fn count(v: &Value) -> u64 {
     v.as_u64().unwrap()
 }
@@ -152,19 +159,11 @@ fn the_ceiling_runs_beside_in_alternating_rounds_and_the_ratio_is_reported() {
     let w = world();
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart.png");
-    let r = loadtest(
+    let r = run_requests(
         &format!("http://{}", w.addr),
         &w.feeds,
-        &[
-            "run",
-            "--requests",
-            "300",
-            "--warmup",
-            "0s",
-            "--ceiling",
-            "--chart",
-            chart.to_str().unwrap(),
-        ],
+        "300",
+        &["--ceiling", "--chart", chart.to_str().unwrap()],
     );
     assert_eq!(count(&r["ceiling"]["requests"]), 300);
     let ratio = r["ratio_to_ceiling"].as_f64().unwrap();
@@ -206,36 +205,22 @@ fn the_ceiling_serves_as_a_process_of_its_own_until_interrupted() {
         }
     };
     // Driven like any server, it answers every request with the known person's answer.
-    let r = loadtest(
+    let r = run_requests(
         &format!("http://{addr}"),
         &w.feeds,
-        &[
-            "run",
-            "--requests",
-            "200",
-            "--warmup",
-            "0s",
-            "--mix",
-            "100,0,0",
-        ],
+        "200",
+        &["--mix", "100,0,0"],
     );
     let hc = &r["healthcode"];
     assert_eq!(count(&hc["requests"]), 200, "{hc}");
     assert_eq!(count(&hc["answers"]["known"]), 200, "{hc}");
     assert_eq!(hc["errors"].as_object().unwrap().len(), 0, "{hc}");
     // Named as a run's ceiling, it is the one compared with (none is started in the run).
-    let r = loadtest(
+    let r = run_requests(
         &format!("http://{}", w.addr),
         &w.feeds,
-        &[
-            "run",
-            "--requests",
-            "200",
-            "--warmup",
-            "0s",
-            "--ceiling-server",
-            &format!("http://{addr}"),
-        ],
+        "200",
+        &["--ceiling-server", &format!("http://{addr}")],
     );
     assert_eq!(r["ceiling"]["server"], format!("http://{addr}"), "{r}");
     assert_eq!(count(&r["ceiling"]["requests"]), 200, "{r}");

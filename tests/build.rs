@@ -414,6 +414,10 @@ fn a_missing_file_is_named_with_its_cause_said_once() {
             run.stderr
         );
     }
+    assert!(
+        !state.exists(),
+        "serve with a missing index created its state directory"
+    );
 }
 
 /// A small feed directory of valid rows for persons `0..n`.

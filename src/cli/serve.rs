@@ -471,14 +471,16 @@ fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the state directory as its writer (its lock, its logs replayed) and the index to serve:
-/// `index_path`, or the one `CURRENT` records when that one is newer.
+/// Opens the index to serve and the state directory as its writer (its lock, its logs
+/// replayed): `index_path`, or the one `CURRENT` records when that one is newer. The index comes
+/// first, so that a mistyped `--index` leaves no state directory behind.
 fn open_writer(
     state_dir: &Path,
     index_path: PathBuf,
     key: &Key,
     resolved: &serve_config::Resolved,
 ) -> anyhow::Result<(Overlay, Index<Mmap>, PathBuf)> {
+    let mut index = serve::open_index(&index_path, key).map_err(resolved.at(&["index"]))?;
     let (overlay, replay) =
         Overlay::open(state_dir, key.fingerprint()).map_err(resolved.at(&["state-dir"]))?;
     tracing::info!(
@@ -499,7 +501,6 @@ fn open_writer(
             String::new()
         }
     );
-    let mut index = serve::open_index(&index_path, key).map_err(resolved.at(&["index"]))?;
     let mut index_path = index_path;
     // A rebuild or reload since the last start is recorded in the state directory: serve it
     // when it is newer than --index, so that a restart never goes back silently.

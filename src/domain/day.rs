@@ -124,6 +124,36 @@ impl Day {
     }
 }
 
+/// A day's `YYYY-MM-DD` text: ten bytes in place for years 0 to 9999 (every day an answer can
+/// carry), formatted otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DayText {
+    /// The ten ASCII bytes of [`Day::ascii`].
+    Ascii([u8; 10]),
+    /// A day outside years 0 to 9999.
+    Formatted(String),
+}
+
+impl DayText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DayText::Ascii(a) => std::str::from_utf8(a).expect("ASCII digits"),
+            DayText::Formatted(s) => s,
+        }
+    }
+}
+
+impl Day {
+    /// The day's text, without allocating for the years answers carry.
+    pub fn text(self) -> DayText {
+        match self.ascii() {
+            Some(a) => DayText::Ascii(a),
+            None => DayText::Formatted(self.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ascii() {
@@ -147,7 +177,16 @@ mod tests {
             let d = day.date();
             let want = format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
             assert_eq!(day.to_string(), want, "day {n}");
+            assert_eq!(day.text().as_str(), want, "day {n}");
         }
+    }
+
+    #[test]
+    fn a_day_past_year_9999_is_formatted_not_held_in_place() {
+        let day = Day::parse("9999-12-31").unwrap().plus(1);
+        assert_eq!(day.text(), DayText::Formatted(day.to_string()));
+        assert_eq!(day.text().as_str(), day.to_string());
+        assert!(matches!(Day(0).text(), DayText::Ascii(_)));
     }
 
     #[test]

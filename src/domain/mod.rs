@@ -13,7 +13,7 @@ pub mod records;
 pub mod region;
 pub mod rules;
 
-pub use day::{Day, DayError};
+pub use day::{Day, DayError, DayText};
 pub use id::{IdError, IdNumber};
 pub use matching::RiskAreaSet;
 pub use phone::{Phone, PhoneError, PhoneTail};

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
-use crate::domain::{Code, Color, Day, IdNumber, PersonRecords, Query, Reason};
+use crate::domain::{Code, Color, Day, DayText, IdNumber, PersonRecords, Query, Reason};
 use crate::index::Scratch;
 use crate::proto;
 
@@ -123,35 +123,14 @@ pub fn each_code<E>(
     })
 }
 
-/// The texts every answer of one call (or one stream message) shares, formatted once; a unary
-/// call makes one for its single answer, so it holds them without allocating.
+/// The texts every answer of one call (or one stream message) shares: a unary call makes one
+/// for its single answer, so it holds them without allocating, and the data day's text comes
+/// ready from the snapshot.
 pub struct Stamp {
     day: Day,
     generation: u64,
     as_of: DayText,
     data_as_of: DayText,
-}
-
-/// A day's `YYYY-MM-DD` text: ten bytes in place for the years any answer carries.
-enum DayText {
-    Ascii([u8; 10]),
-    Formatted(String),
-}
-
-impl DayText {
-    fn of(day: Day) -> DayText {
-        match day.ascii() {
-            Some(a) => DayText::Ascii(a),
-            None => DayText::Formatted(day.to_string()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            DayText::Ascii(a) => std::str::from_utf8(a).expect("ASCII digits"),
-            DayText::Formatted(s) => s,
-        }
-    }
 }
 
 impl Stamp {
@@ -160,8 +139,8 @@ impl Stamp {
         Stamp {
             day,
             generation: snap.generation,
-            as_of: DayText::of(day),
-            data_as_of: DayText::of(snap.index.data_as_of()),
+            as_of: day.text(),
+            data_as_of: snap.data_as_of.clone(),
         }
     }
 

@@ -875,7 +875,7 @@ impl Admin for AdminService {
         Ok(Response::new(proto::InfoResponse {
             generation: snap.generation,
             persons: u64::from(snap.index.persons()),
-            data_as_of: snap.index.data_as_of().to_string(),
+            data_as_of: snap.data_as_of.as_str().to_string(),
             policy: self.state.policy.as_str().to_string(),
             overlay_sequence: self.state.overlay_sequence(),
             folded_sequence: snap.folded,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use memmap2::Mmap;
 
-use crate::domain::{Day, Policy, RiskAreaSet};
+use crate::domain::{Day, DayText, Policy, RiskAreaSet};
 use crate::index::{Index, IndexError};
 use crate::key::Key;
 use crate::overlay::{Change, Overlay, WriteError};
@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub risk_areas: RiskAreaSet,
     /// The live-update sequence folded into the index (writes up to it are in the index).
     pub folded: u64,
+    /// The index's data day as answers carry it, formatted once when the snapshot is made.
+    pub data_as_of: DayText,
 }
 
 /// Why an index file could not be served.
@@ -295,6 +297,7 @@ fn snapshot(
         None => index.risk_areas().clone(),
     };
     Ok(Snapshot {
+        data_as_of: index.data_as_of().text(),
         index,
         generation,
         path,

@@ -87,7 +87,7 @@ fn invalid(snap: &Snapshot, as_of: &str, error: String) -> EncodedCode {
         color: proto::Color::Unspecified as i32,
         as_of: as_of.to_string(),
         index_generation: snap.generation,
-        data_as_of: snap.index.data_as_of().to_string(),
+        data_as_of: snap.data_as_of.as_str().to_string(),
         error,
         ..Default::default()
     }

@@ -249,10 +249,11 @@ fn a_live_risk_area_outside_the_region_dictionary_is_written_as_the_generated_ty
     assert_eq!(streamed, expected);
 }
 
-/// A thread's writer remembers regions' encoded fields from one answer to the next, and they are
-/// the texts of one index: a street first written nameless, as a live risk area outside one
-/// index's dictionary, is written with its name as a stay's region once another index, whose
-/// records name it, is served on the same thread.
+/// A thread's writer remembers findings' encoded fields (their regions' codes and names) from one
+/// answer to the next, and they are the texts of one index: a street first written nameless, as
+/// a live risk area outside one index's dictionary, is written with its name as a stay's region
+/// once another index, whose records name it, is served on the same thread — and so is the very
+/// same finding written against each index in turn.
 #[test]
 fn a_region_remembered_from_one_index_is_written_as_the_next_index_names_it() {
     use prost::Message;
@@ -303,6 +304,32 @@ fn a_region_remembered_from_one_index_is_written_as_the_next_index_names_it() {
         against[0] > 0 && against[1] > 0,
         "findings against the area in each world: {against:?}"
     );
+    // One finding naming the street, written against the small index (nameless), the large one
+    // (named), then the small one again, on a thread of its own (whose writer's tables are not
+    // already full): what the writer remembered of one index is not the other's.
+    let code = healthcode::domain::Code::from_findings(vec![healthcode::domain::Finding {
+        reason: healthcode::domain::Reason::ALL[0],
+        region: Some(area),
+        risk_area: Some(area),
+        day: today(),
+        phone_tail: None,
+        blocks_travel: healthcode::domain::Reason::ALL[0].blocks_travel(),
+    }]);
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            for state in [&small, &large, &small] {
+                let snap = state.current();
+                let stamp = Stamp::new(&snap, today());
+                let generated = answer::response(&snap, &code, true, &stamp);
+                assert_eq!(
+                    wire::code(&snap, &code, true, &stamp).0,
+                    generated.encode_to_vec(),
+                    "{:?}",
+                    generated.findings
+                );
+            }
+        });
+    });
 }
 
 /// Whatever its findings, an answer is written as the generated types encode it: answers with

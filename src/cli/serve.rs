@@ -644,3 +644,25 @@ fn shutdown_signal() -> anyhow::Result<Pin<Box<dyn Future<Output = &'static str>
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use healthcode::serve::limits::{DEFAULT_QUEUE_INTERVAL, DEFAULT_QUEUE_TARGET};
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// The flags' defaults are written as text for `--help`; the library's are constants. They
+    /// must say the same, or `serve` and an embedded server would shed differently.
+    #[test]
+    fn the_queueing_flags_default_to_the_librarys_defaults() {
+        let s = Serve::try_parse_from(["serve"]).expect("serve parses with no flags");
+        assert_eq!(s.args.queue_target, DEFAULT_QUEUE_TARGET);
+        assert_eq!(s.args.queue_interval, DEFAULT_QUEUE_INTERVAL);
+    }
+}

@@ -7,11 +7,12 @@ use crate::domain::{Code, PersonRecords, Query};
 use crate::index::format::SectionId;
 use crate::index::record::RecordError;
 
-/// The stages of one query between its hash and its evaluation: each is one dependent read,
-/// prefetched one step (one evaluation) before it is needed.
+/// The stages of one query between its hash and its evaluation: each is one dependent read.
 const STAGES: usize = 4;
-/// Slots of the ring of queries in flight (a power of two above `STAGES`).
-const RING: usize = 8;
+/// Steps (evaluations) between a stage's prefetch and the read that needs it.
+const DISTANCE: usize = 3;
+/// Slots of the ring of queries in flight (a power of two above `STAGES * DISTANCE`).
+const RING: usize = 16;
 
 /// One query on its way through the pipeline.
 #[derive(Clone, Copy, Default)]
@@ -62,7 +63,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         let n = hashes.len();
         // Step i starts entry i and moves entry i - s on by stage s; entry i - STAGES is
         // answered. Every read a stage makes was prefetched by the stage before, a step earlier.
-        for i in 0..n + STAGES {
+        for i in 0..n + STAGES * DISTANCE {
             if i < n {
                 let p = &mut ring[i % RING];
                 *p = Probe {
@@ -73,7 +74,7 @@ impl<B: AsRef<[u8]>> Index<B> {
                     prefetch(buckets, bucket_of(h, self.bucket_bits) as usize * 4);
                 }
             }
-            if let Some(j) = i.checked_sub(1).filter(|&j| j < n) {
+            if let Some(j) = i.checked_sub(DISTANCE).filter(|&j| j < n) {
                 let p = &mut ring[j % RING];
                 if let Some(h) = p.hash {
                     let b = bucket_of(h, self.bucket_bits) as usize;
@@ -88,7 +89,7 @@ impl<B: AsRef<[u8]>> Index<B> {
                     }
                 }
             }
-            if let Some(j) = i.checked_sub(2).filter(|&j| j < n) {
+            if let Some(j) = i.checked_sub(2 * DISTANCE).filter(|&j| j < n) {
                 let p = &mut ring[j % RING];
                 if let Some(h) = p.hash {
                     p.pid = search(keys, p.keys, h);
@@ -98,7 +99,7 @@ impl<B: AsRef<[u8]>> Index<B> {
                     }
                 }
             }
-            if let Some(j) = i.checked_sub(3).filter(|&j| j < n)
+            if let Some(j) = i.checked_sub(3 * DISTANCE).filter(|&j| j < n)
                 && let Some(pid) = ring[j % RING].pid
                 && pid < self.persons
             {
@@ -109,7 +110,7 @@ impl<B: AsRef<[u8]>> Index<B> {
                     prefetch(persons, b as usize - 1);
                 }
             }
-            if let Some(j) = i.checked_sub(STAGES).filter(|&j| j < n) {
+            if let Some(j) = i.checked_sub(STAGES * DISTANCE).filter(|&j| j < n) {
                 let p = ring[j % RING];
                 let answer = p
                     .hash

@@ -1,6 +1,7 @@
 //! Which risk areas a stay's region matches (DOMAIN.md §4, "Match"): the risk areas in force
 //! indexed by risk unit, and each thread's memo of the matches of the regions it searched last.
 
+use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Precision, RegionCode, RiskArea};
@@ -37,7 +38,7 @@ const MEMO_MATCHES: usize = 14;
 /// Entries of a thread's memo of matches, by region code and set (direct-mapped).
 const MEMO_SLOTS: usize = 64;
 
-/// The matches of one region in one set, in the order the search finds them.
+/// The matches of one region in one set, in about the order of the findings they give.
 #[derive(Clone, Copy)]
 struct Matches {
     /// The set's id; 0 (no set that can match has it) marks an empty entry.
@@ -132,6 +133,14 @@ impl RiskAreaSet {
                     self.search(region, |i, kind| f(&self.areas[i as usize], kind));
                     return;
                 }
+                // Remembered in about the order the rules return findings in (definite before
+                // possible, latest day first, then by area): a match's day is the stay's last
+                // day capped by the designation's end, so latest-ending designations first.
+                m.found[..usize::from(m.len)].sort_unstable_by_key(|&(i, kind)| {
+                    let z = &self.areas[i as usize];
+                    let end = z.period.to.map_or(i32::MAX, |d| d.0);
+                    (kind == MatchKind::Possible, Reverse(end), z.area)
+                });
                 let _ = MATCHES.try_with(|memo| memo.borrow_mut()[slot] = m);
                 m
             }

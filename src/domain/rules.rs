@@ -505,12 +505,15 @@ pub fn evaluate_into(
             ));
         });
     };
-    for stay in &p.stays {
+    // Latest stays first: feeds list a person's stays in time order, and the findings are
+    // returned latest first, so taken this way they arrive nearly in order and `order` has
+    // little to move. (Any order gives the same findings: each key keeps its latest day.)
+    for stay in p.stays.iter().rev() {
         match_stay(stay, None);
     }
     for ph in &p.phones {
         if ph.bindings.iter().any(|b| b.intersects(ws, day)) {
-            for stay in &ph.stays {
+            for stay in ph.stays.iter().rev() {
                 match_stay(stay, Some(ph.tail));
             }
         }

@@ -152,6 +152,7 @@ pub struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
+    #[inline(always)]
     fn region(&self, idx: u32) -> Result<RegionCode, RecordError> {
         let at = idx as usize * 8;
         let b = self
@@ -162,6 +163,7 @@ impl Decoder<'_> {
             .ok_or(RecordError::Region(idx))
     }
 
+    #[inline(always)]
     fn day(&self, c: &mut Cursor<'_>) -> Result<Day, RecordError> {
         let off = c.varint()?;
         i32::try_from(off)
@@ -171,6 +173,7 @@ impl Decoder<'_> {
             .ok_or(RecordError::Day)
     }
 
+    #[inline(always)]
     fn opt_day(&self, c: &mut Cursor<'_>) -> Result<Option<Day>, RecordError> {
         match c.varint()? {
             0 => Ok(None),
@@ -182,6 +185,7 @@ impl Decoder<'_> {
         }
     }
 
+    #[inline(always)]
     fn stay(&self, c: &mut Cursor<'_>, tagged: bool) -> Result<Stay, RecordError> {
         let v = c.varint32()?;
         let (idx, source) = if tagged {
@@ -208,6 +212,7 @@ impl Decoder<'_> {
         })
     }
 
+    #[inline(always)]
     fn list<T>(
         c: &mut Cursor<'_>,
         out: &mut Vec<T>,

@@ -342,9 +342,15 @@ impl<'a> Findings<'a> {
         if !self.ready {
             return false;
         }
-        let (list, keys) = (&mut self.list[..], &mut self.keys);
+        let list = &mut self.list[..];
+        let keys = &mut self.keys[..list.len()];
         for i in 1..list.len() {
-            let (k, f) = (keys[i], list[i]);
+            let k = keys[i];
+            if keys[i - 1] < k {
+                // Already after everything before it (keys are unique): most findings are.
+                continue;
+            }
+            let f = list[i];
             let mut j = i;
             while j > 0 && keys[j - 1] > k {
                 keys[j] = keys[j - 1];

@@ -305,6 +305,14 @@ impl<'a> Findings<'a> {
 
     #[inline(always)]
     fn push(&mut self, f: Finding) {
+        self.push_ident(f, ident(&f));
+    }
+
+    /// [`Findings::push`] with the finding's [`ident`] already worked out (a stay's matches
+    /// share its region and phone tail).
+    #[inline(always)]
+    fn push_ident(&mut self, f: Finding, ident: u128) {
+        debug_assert_eq!(ident, self::ident(&f));
         if !self.ready {
             self.list.push(f);
             return;
@@ -315,7 +323,7 @@ impl<'a> Findings<'a> {
             self.list.push(f);
             return;
         }
-        let key = order_key(&f);
+        let key = key_of(f.reason, f.day, ident);
         let n = self.list.len();
         // The same finding with another day: it keeps the later one.
         if let Some(i) = self.keys[..n]
@@ -398,8 +406,14 @@ const DAY_MAX: i32 = (1 << 26) - 1;
 /// [`ident`]. Without the day's bits it is [`same_key`].
 #[inline]
 fn order_key(f: &Finding) -> u128 {
-    let back = (DAY_MAX - f.day.0.clamp(DAY_MIN, DAY_MAX)) as u128;
-    same_key(f) | back << 97
+    key_of(f.reason, f.day, ident(f))
+}
+
+/// [`order_key`] of its parts.
+#[inline(always)]
+fn key_of(reason: Reason, day: Day, ident: u128) -> u128 {
+    let back = (DAY_MAX - day.0.clamp(DAY_MIN, DAY_MAX)) as u128;
+    u128::from(reason as u8) << 124 | back << 97 | ident
 }
 
 /// What makes findings the same finding (reason, region, risk area, phone tail), packed.
@@ -413,9 +427,19 @@ fn same_key(f: &Finding) -> u128 {
 /// the tail 17.
 #[inline]
 fn ident(f: &Finding) -> u128 {
-    let code = |r: Option<RegionCode>| r.map_or(0, |r| u128::from(r.padded()) + 1);
-    let tail = f.phone_tail.map_or(0, |t| u128::from(t.0) + 1);
-    code(f.region) << 57 | code(f.risk_area) << 17 | tail
+    region_bits(f.region) << 57 | region_bits(f.risk_area) << 17 | tail_bits(f.phone_tail)
+}
+
+/// A region's part of [`ident`], before its shift.
+#[inline(always)]
+fn region_bits(r: Option<RegionCode>) -> u128 {
+    r.map_or(0, |r| u128::from(r.padded()) + 1)
+}
+
+/// A phone tail's part of [`ident`].
+#[inline(always)]
+fn tail_bits(t: Option<PhoneTail>) -> u128 {
+    t.map_or(0, |t| u128::from(t.0) + 1)
 }
 
 /// Evaluates the rules of DOMAIN.md §4 for one person on day `day`.
@@ -483,6 +507,7 @@ pub fn evaluate_into(
         if lo0 > hi0 {
             return;
         }
+        let stay_bits = region_bits(Some(stay.region)) << 57 | tail_bits(tail);
         areas.for_each_match(stay.region, |z, kind| {
             let lo = lo0.max(z.period.from);
             let hi = z.period.to.map_or(hi0, |t| hi0.min(t));
@@ -502,13 +527,10 @@ pub fn evaluate_into(
             } else {
                 Reason::ItineraryImprecise
             };
-            findings.push(Finding::new(
-                reason,
-                Some(stay.region),
-                Some(z.area),
-                hi,
-                tail,
-            ));
+            findings.push_ident(
+                Finding::new(reason, Some(stay.region), Some(z.area), hi, tail),
+                stay_bits | region_bits(Some(z.area)) << 17,
+            );
         });
     };
     // Latest stays first: feeds list a person's stays in time order, and the findings are

@@ -265,10 +265,11 @@ impl Code {
             // packed key cannot tell apart). Keys are unique now, so the order is total.
             findings.sort_unstable_by_key(|f| (f.reason as u8, Reverse(f.day), ident(f)));
         }
+        // Strongest first, and a stronger reason never gives a lighter colour
+        // (`colours_never_lighten_from_stronger_to_weaker_reasons`): the first finding's.
         let color = findings
-            .iter()
-            .filter_map(|f| f.reason.color())
-            .max()
+            .first()
+            .and_then(|f| f.reason.color())
             .unwrap_or(Color::Green);
         self.travel_allowed = color == Color::Green && !findings.iter().any(|f| f.blocks_travel);
         self.color = color;
@@ -637,6 +638,16 @@ mod tests {
             .prop_map(|(r, region, area, day, tail)| {
                 Finding::new(Reason::ALL[r], region, area, Day(day), tail)
             })
+    }
+
+    /// What lets `Code::finish` take the colour from the first finding alone.
+    #[test]
+    fn colours_never_lighten_from_stronger_to_weaker_reasons() {
+        let colour = |r: Reason| r.color().unwrap_or(Color::Green);
+        for pair in Reason::ALL.windows(2) {
+            assert!(pair[0] < pair[1], "Reason::ALL is strongest first");
+            assert!(colour(pair[0]) >= colour(pair[1]), "{pair:?}");
+        }
     }
 
     proptest! {

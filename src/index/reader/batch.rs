@@ -61,8 +61,9 @@ impl<B: AsRef<[u8]>> Index<B> {
         let persons = self.section(SectionId::Persons);
         let mut ring = [Probe::default(); RING];
         let n = hashes.len();
-        // Step i starts entry i and moves entry i - s on by stage s; entry i - STAGES is
-        // answered. Every read a stage makes was prefetched by the stage before, a step earlier.
+        // Step i starts entry i and moves entry i - s * DISTANCE on by stage s; entry
+        // i - STAGES * DISTANCE is answered. Every read a stage makes was prefetched by the
+        // stage before, DISTANCE steps earlier.
         for i in 0..n + STAGES * DISTANCE {
             if i < n {
                 let p = &mut ring[i % RING];

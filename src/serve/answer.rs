@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use tonic::Status;
 
 use super::state::{Snapshot, State};
+use super::wire;
 use crate::domain::{Code, Color, Day, DayText, IdNumber, PersonRecords, Query, Reason};
 use crate::index::Scratch;
 use crate::proto;
@@ -141,17 +142,31 @@ pub struct Stamp {
     generation: u64,
     as_of: DayText,
     data_as_of: DayText,
+    /// The three fields above as every answer ends with them ([`wire::stamp_tail`]).
+    tail: ([u8; wire::STAMP_TAIL], usize),
 }
 
 impl Stamp {
     /// The stamp of answers for `day` from `snap`.
     pub fn new(snap: &Snapshot, day: Day) -> Stamp {
+        let as_of = day.text();
+        let tail = wire::stamp_tail(
+            as_of.as_str().as_bytes(),
+            snap.generation,
+            snap.data_as_of.as_str().as_bytes(),
+        );
         Stamp {
             day,
             generation: snap.generation,
-            as_of: day.text(),
+            as_of,
             data_as_of: snap.data_as_of.clone(),
+            tail,
         }
+    }
+
+    /// The encoded `as_of`, `index_generation` and `data_as_of` fields that end every answer.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail.0[..self.tail.1]
     }
 
     /// The day the answers are for.

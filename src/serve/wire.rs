@@ -74,9 +74,9 @@ impl From<proto::CodeResponse> for EncodedCode {
 /// A varint: one byte inline for the small values that keys and lengths nearly always are,
 /// prost's encoder otherwise.
 #[inline]
-fn put_varint(out: &mut Vec<u8>, v: u64) {
+fn put_varint(out: &mut impl BufMut, v: u64) {
     if v < 0x80 {
-        out.push(v as u8);
+        out.put_u8(v as u8);
     } else {
         encode_varint(v, out);
     }
@@ -84,16 +84,16 @@ fn put_varint(out: &mut Vec<u8>, v: u64) {
 
 /// A field's key.
 #[inline]
-fn put_key(field: u32, wire_type: WireType, out: &mut Vec<u8>) {
+fn put_key(field: u32, wire_type: WireType, out: &mut impl BufMut) {
     put_varint(out, u64::from(field << 3 | wire_type as u32));
 }
 
 /// A text field's bytes: empty ones are not written (proto3 defaults).
-fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+fn put_bytes(out: &mut impl BufMut, field: u32, b: &[u8]) {
     if !b.is_empty() {
         put_key(field, WireType::LengthDelimited, out);
         put_varint(out, b.len() as u64);
-        out.extend_from_slice(b);
+        out.put_slice(b);
     }
 }
 
@@ -109,7 +109,7 @@ fn key_len(field: u32) -> usize {
     encoded_len_varint(u64::from(field << 3))
 }
 
-fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+fn put_varint_field(out: &mut impl BufMut, field: u32, v: u64) {
     if v != 0 {
         put_key(field, WireType::Varint, out);
         put_varint(out, v);
@@ -122,6 +122,22 @@ fn varint_field_len(field: u32, v: u64) -> usize {
     } else {
         key_len(field) + encoded_len_varint(v)
     }
+}
+
+/// The most bytes [`stamp_tail`] writes: two day texts of at most 14 bytes (`-5877641-06-23`,
+/// the earliest day an `i32` counts) and a generation, each with its key and length.
+pub const STAMP_TAIL: usize = 48;
+
+/// Fields 5 to 7 of a `CodeResponse` (`as_of`, `index_generation`, `data_as_of`), the same for
+/// every answer of one stamp: encoded once, then copied after each answer's own fields.
+pub fn stamp_tail(as_of: &[u8], generation: u64, data_as_of: &[u8]) -> ([u8; STAMP_TAIL], usize) {
+    let mut tail = [0u8; STAMP_TAIL];
+    let mut out = &mut tail[..];
+    put_bytes(&mut out, 5, as_of);
+    put_varint_field(&mut out, 6, generation);
+    put_bytes(&mut out, 7, data_as_of);
+    let len = STAMP_TAIL - out.len();
+    (tail, len)
 }
 
 /// Days remembered by a writer, by day number modulo this: a month of consecutive days.
@@ -387,12 +403,9 @@ impl<'a> AnswerWriter<'a> {
         for f in &code.findings {
             self.put_finding(out, 2, f);
         }
-        let stamp = self.stamp;
         put_varint_field(out, 3, u64::from(code.travel_allowed));
         put_varint_field(out, 4, u64::from(known));
-        put_bytes(out, 5, stamp.as_of().as_bytes());
-        put_varint_field(out, 6, stamp.generation());
-        put_bytes(out, 7, stamp.data_as_of().as_bytes());
+        out.extend_from_slice(self.stamp.tail());
     }
 
     /// The encoded `CodeResponse` of `code`.
@@ -535,5 +548,48 @@ impl<'a> BatchWriter<'a> {
     /// The encoded batch.
     pub fn finish(self) -> EncodedBatch {
         self.bytes.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The first and last days the calendar has a text for.
+    const FIRST: i32 = -96_465_292;
+    const LAST: i32 = 95_026_236;
+
+    #[test]
+    fn the_calendars_first_and_last_days_are_the_ones_tested() {
+        use chrono::NaiveDate;
+        assert_eq!(Day::from_date(NaiveDate::MIN).0, FIRST);
+        assert_eq!(Day::from_date(NaiveDate::MAX).0, LAST);
+    }
+
+    proptest! {
+        /// The tail a stamp copies after every answer is what the generated type encodes for
+        /// those three fields, for any days (the calendar's first and last among them: the
+        /// longest texts) and any generation.
+        #[test]
+        fn a_stamps_tail_is_what_the_generated_type_encodes(
+            as_of in prop_oneof![Just(FIRST), Just(LAST), FIRST..=LAST, -800_000..3_000_000],
+            data_as_of in prop_oneof![Just(FIRST), Just(LAST), FIRST..=LAST],
+            generation in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+        ) {
+            let (as_of, data_as_of) = (Day(as_of).text(), Day(data_as_of).text());
+            let (tail, len) = stamp_tail(
+                as_of.as_str().as_bytes(),
+                generation,
+                data_as_of.as_str().as_bytes(),
+            );
+            let generated = proto::CodeResponse {
+                as_of: as_of.as_str().to_string(),
+                index_generation: generation,
+                data_as_of: data_as_of.as_str().to_string(),
+                ..Default::default()
+            };
+            prop_assert_eq!(&tail[..len], &generated.encode_to_vec()[..]);
+        }
     }
 }

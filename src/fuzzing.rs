@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::domain::{Day, IdNumber, Phone, Policy, Query, RegionCode};
 use crate::feeds::{self, FeedOptions, schema};
 use crate::index::format::{
-    END_MAGIC, FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN, SectionId, get_u16, get_u64, header,
+    END_MAGIC, FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN, get_u16, get_u64, header,
 };
 use crate::index::{Index, Scratch};
 use crate::key::Key;
@@ -94,11 +94,11 @@ pub fn index(data: &[u8]) {
         return;
     }
     // Verified: every person must be found by its own key and answer without error.
-    let keys = section_bytes(&bytes, SectionId::Keys).expect("a verified index has keys");
     let mut scratch = Scratch::default();
     for pid in 0..idx.persons() {
-        let at = pid as usize * 8;
-        let hash = get_u64(keys, at);
+        let hash = idx
+            .key_of(pid)
+            .expect("a verified index has a key a person");
         assert_eq!(idx.lookup_hash(hash), Some(pid), "person {pid} by its key");
         for policy in Policy::ALL {
             let (_, known) = idx
@@ -128,20 +128,6 @@ pub fn index(data: &[u8]) {
         assert!(definite.max().is_none_or(|m| m < idx.persons()));
         assert!(possible.max().is_none_or(|m| m < idx.persons()));
     }
-}
-
-/// The bytes of section `id` of an index whose table is intact, or `None`.
-fn section_bytes(b: &[u8], id: SectionId) -> Option<&[u8]> {
-    let count = usize::from(get_u16(b, header::SECTION_COUNT));
-    (0..count).find_map(|i| {
-        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let entry = b.get(e..e + SECTION_ENTRY_LEN)?;
-        if u32::from_le_bytes(entry[..4].try_into().ok()?) != id as u32 {
-            return None;
-        }
-        let (off, len) = (get_u64(entry, 8) as usize, get_u64(entry, 16) as usize);
-        b.get(off..off.checked_add(len)?)
-    })
 }
 
 /// Recomputes everything `Index::open` checks by sum or echo — key fingerprint, file length, end

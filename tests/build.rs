@@ -192,7 +192,7 @@ fn build_of_generated_feeds_reports_its_size_and_serves_every_person() {
     );
     // The sections that grow with the population; the region dictionary and the stay bitmaps
     // cost per (region, day) and only amortise over a city's population.
-    let records: f64 = ["keys", "buckets", "offsets", "persons"]
+    let records: f64 = ["entries", "buckets", "persons"]
         .iter()
         .map(|section| figure(err, &format!("  {section} "), "per person"))
         .sum();

@@ -2,7 +2,9 @@
 //! as the header lists it, the padding between sections, the footer), bytes flipped at sampled
 //! offsets and the file truncated at many lengths. Every variant must be refused — by
 //! `Index::open` + `verify` (without a panic), by `healthcode verify` (non-zero exit), and by the
-//! server's `Reload` (the old index keeps serving, same generation, same answers).
+//! server's `Reload` (the old index keeps serving, same generation, same answers). The files of
+//! format 2, which deployments still hold, go through the same matrix and must read as the same
+//! index as format 3.
 
 mod util;
 
@@ -15,7 +17,7 @@ use healthcode::domain::{Day, Policy, RegionCode};
 use healthcode::index::format::{
     FOOTER_LEN, HEADER_LEN, SECTION_ENTRY_LEN, SectionId, get_u16, get_u32, get_u64, header,
 };
-use healthcode::index::{Index, IndexError};
+use healthcode::index::{Index, IndexError, as_format_2};
 use healthcode::key::Key;
 use healthcode::pipeline::{BuildOptions, build_index};
 use healthcode::proto;
@@ -70,11 +72,36 @@ struct Part {
     section: Option<SectionId>,
 }
 
+/// The sections a file of format `version` holds: format 3 keeps keys and record offsets side by
+/// side in `entries`, formats 1 and 2 in `keys` and `offsets`.
+fn sections_of(version: u16) -> Vec<SectionId> {
+    let split = [SectionId::Keys, SectionId::Offsets];
+    SectionId::ALL
+        .into_iter()
+        .filter(|s| match version {
+            3 => !split.contains(s),
+            _ => *s != SectionId::Entries,
+        })
+        .collect()
+}
+
+/// The good file of `dir`'s world as it is built (format 3), and the same index as format 2.
+fn good_files(index: &Path) -> [(u16, Vec<u8>); 2] {
+    let good = std::fs::read(index).unwrap();
+    let old = as_format_2(&good).expect("a file the builder wrote");
+    [(3, good), (2, old)]
+}
+
 /// Every part of the file, from the header's own account of it: header, section table, each
 /// section, each gap of padding between sections, footer.
 fn parts(b: &[u8]) -> Vec<Part> {
     let count = usize::from(get_u16(b, header::SECTION_COUNT));
-    assert_eq!(count, SectionId::ALL.len(), "every section is listed");
+    let version = get_u16(b, header::VERSION);
+    assert_eq!(
+        count,
+        sections_of(version).len(),
+        "every section of format {version} is listed"
+    );
     let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
     let mut out = vec![
         Part {
@@ -182,17 +209,80 @@ fn check(what: &str, b: &[u8], key: &Key) -> Result<(), IndexError> {
 fn every_flipped_byte_and_truncation_in_every_part_is_refused_without_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let (index, _, key, _) = built(tmp.path());
-    let good = std::fs::read(&index).unwrap();
-    check("the good file", &good, &key).expect("the good file verifies");
-    let names: Vec<String> = parts(&good).into_iter().map(|p| p.name).collect();
-    for s in SectionId::ALL {
-        assert!(names.iter().any(|n| n == s.name()), "{} sampled", s.name());
+    for (version, good) in good_files(&index) {
+        check("the good file", &good, &key).expect("the good file verifies");
+        let names: Vec<String> = parts(&good).into_iter().map(|p| p.name).collect();
+        for s in sections_of(version) {
+            assert!(names.iter().any(|n| n == s.name()), "{} sampled", s.name());
+        }
+        let all = variants(&good);
+        assert!(all.len() > 100, "{} variants", all.len());
+        for (what, b) in &all {
+            assert!(
+                check(what, b, &key).is_err(),
+                "format {version}: {what}: accepted"
+            );
+        }
     }
-    let all = variants(&good);
-    assert!(all.len() > 100, "{} variants", all.len());
-    for (what, b) in &all {
-        assert!(check(what, b, &key).is_err(), "{what}: accepted");
+}
+
+/// An index written as format 2 (keys and offsets apart) reads as the same index its format-3
+/// file is: same persons, same keys, the same answer for every person on every policy, whether
+/// looked up one by one or in a batch; and the server opens and serves it.
+#[test]
+fn a_format_2_file_reads_as_the_same_index_as_format_3() {
+    use healthcode::domain::Query;
+    use healthcode::index::Scratch;
+    let tmp = tempfile::tempdir().unwrap();
+    let (index, _, key, id) = built(tmp.path());
+    let [(_, new), (_, old)] = good_files(&index);
+    assert_eq!(get_u16(&old, header::VERSION), 2);
+    assert_eq!(get_u16(&new, header::VERSION), 3);
+    let (new, old) = (
+        Index::open(new.as_slice(), &key).unwrap(),
+        Index::open(old.as_slice(), &key).unwrap(),
+    );
+    old.verify().expect("the format-2 file verifies");
+    assert_eq!((old.persons(), old.build_id() != 0), (new.persons(), true));
+    let hashes: Vec<Option<u64>> = (0..new.persons()).map(|p| new.key_of(p)).collect();
+    let mut answers = [Vec::new(), Vec::new()];
+    for policy in Policy::ALL {
+        let q = Query {
+            day: today(),
+            policy,
+            areas: new.risk_areas(),
+        };
+        for (w, idx) in [&new, &old].into_iter().enumerate() {
+            let mut scratch = Scratch::default();
+            for (pid, h) in hashes.iter().enumerate() {
+                assert_eq!(idx.key_of(pid as u32), *h);
+                assert_eq!(idx.lookup_hash(h.unwrap()), Some(pid as u32));
+                let (code, known) = idx.code_of(h.unwrap(), q, &mut scratch, |_| false).unwrap();
+                answers[w].push((code.clone(), known));
+            }
+            idx.codes_of(
+                &hashes,
+                q,
+                &mut scratch,
+                |_, _| false,
+                |_, a| {
+                    let (code, known) = a.unwrap().unwrap();
+                    answers[w].push((code.clone(), known));
+                    Ok::<(), ()>(())
+                },
+            )
+            .unwrap();
+        }
     }
+    assert_eq!(answers[0].len(), 4 * new.persons() as usize);
+    assert!(answers[0].iter().any(|(c, _)| !c.findings.is_empty()));
+    assert_eq!(answers[0], answers[1]);
+
+    let path = tmp.path().join("old.hci");
+    std::fs::write(&path, as_format_2(&std::fs::read(&index).unwrap()).unwrap()).unwrap();
+    let served = serve::open_index(&path, &key).expect("the server opens a format-2 file");
+    let h = key.hash_id(healthcode::domain::IdNumber::parse(&id).unwrap());
+    assert!(served.lookup_hash(h).is_some(), "{id} is found in it");
 }
 
 /// Defence in depth: with the whole-file checksum recomputed after the flip (as a bad copy that
@@ -202,22 +292,23 @@ fn every_flipped_byte_and_truncation_in_every_part_is_refused_without_a_panic() 
 fn a_flip_inside_a_section_is_caught_by_the_sections_own_checksum() {
     let tmp = tempfile::tempdir().unwrap();
     let (index, _, key, _) = built(tmp.path());
-    let good = std::fs::read(&index).unwrap();
-    let foot = good.len() - FOOTER_LEN;
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for part in parts(&good) {
-        let Some(id) = part.section else { continue };
-        for at in sampled(&part.range, &mut rng) {
-            let mut b = good.clone();
-            b[at] ^= 0x20;
-            let sum = xxhash_rust::xxh3::xxh3_64(&b[..foot]);
-            b[foot..foot + 8].copy_from_slice(&sum.to_le_bytes());
-            let what = format!("{}: byte {at} flipped, file checksum redone", id.name());
-            match check(&what, &b, &key) {
-                Err(IndexError::Corrupted { section, .. }) => {
-                    assert_eq!(section, id.name(), "{what}")
+    for (_, good) in good_files(&index) {
+        let foot = good.len() - FOOTER_LEN;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for part in parts(&good) {
+            let Some(id) = part.section else { continue };
+            for at in sampled(&part.range, &mut rng) {
+                let mut b = good.clone();
+                b[at] ^= 0x20;
+                let sum = xxhash_rust::xxh3::xxh3_64(&b[..foot]);
+                b[foot..foot + 8].copy_from_slice(&sum.to_le_bytes());
+                let what = format!("{}: byte {at} flipped, file checksum redone", id.name());
+                match check(&what, &b, &key) {
+                    Err(IndexError::Corrupted { section, .. }) => {
+                        assert_eq!(section, id.name(), "{what}")
+                    }
+                    other => panic!("{what}: {other:?}"),
                 }
-                other => panic!("{what}: {other:?}"),
             }
         }
     }

@@ -382,10 +382,16 @@ pub fn build_from(
     put_u64(&mut meta, log_id);
     put_u64(&mut meta, folded_through);
 
-    let mut keys = Vec::with_capacity(n * 8);
-    for (h, _) in &people {
-        put_u64(&mut keys, *h);
+    // Each person's key with its record's offset beside it, so that a lookup finds both in one
+    // cache line; then a last entry holding the records' end (its key is 0).
+    let mut keyed = Vec::with_capacity((n + 1) * ENTRY_LEN);
+    for (i, (h, _)) in people.iter().enumerate() {
+        put_u64(&mut keyed, *h);
+        keyed.extend_from_slice(&offsets[i * 4..i * 4 + 4]);
     }
+    put_u64(&mut keyed, 0);
+    keyed.extend_from_slice(&offsets[n * 4..]);
+    drop(offsets);
     let mut buckets = Vec::new();
     let nb = 1u64 << bucket_bits;
     let mut i = 0usize;
@@ -447,9 +453,8 @@ pub fn build_from(
 
     let sections: Vec<(SectionId, Vec<u8>)> = vec![
         (SectionId::Meta, meta),
-        (SectionId::Keys, keys),
+        (SectionId::Entries, keyed),
         (SectionId::Buckets, buckets),
-        (SectionId::Offsets, offsets),
         (SectionId::Persons, persons),
         (SectionId::Regions, regions),
         (SectionId::RiskAreas, risk),
@@ -469,7 +474,12 @@ pub fn build_from(
     let stay_bitmap_count = entries.len() as u64;
     drop(entries);
     drop(stay_bitmaps);
-    let bytes = assemble(&header_input, sections);
+    let bytes = assemble(
+        &header_input,
+        sections,
+        FORMAT_VERSION,
+        WRITTEN_READABLE_FROM,
+    );
     let stats = BuildStats {
         persons: n as u64,
         bytes: bytes.len() as u64,
@@ -528,9 +538,15 @@ fn pad(out: &mut Vec<u8>) {
     }
 }
 
-/// Lays out header, section table, aligned sections and footer, with every checksum. Each
-/// section is freed once copied, so the file and its sections are never all held twice.
-fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
+/// Lays out header, section table, aligned sections and footer, with every checksum, as format
+/// `version` readable from `readable_from`. Each section is freed once copied, so the file and
+/// its sections are never all held twice.
+fn assemble(
+    h: &Header,
+    sections: Vec<(SectionId, Vec<u8>)>,
+    version: u16,
+    readable_from: u16,
+) -> Vec<u8> {
     let count = sections.len();
     let table_len = count * SECTION_ENTRY_LEN;
     let total: usize = sections.iter().map(|(_, b)| b.len() + ALIGN).sum::<usize>()
@@ -556,8 +572,8 @@ fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
     let file_len = (out.len() + FOOTER_LEN) as u64;
     let mut head = Vec::with_capacity(HEADER_LEN);
     head.extend_from_slice(&MAGIC);
-    put_u16(&mut head, FORMAT_VERSION);
-    put_u16(&mut head, OLDEST_READABLE);
+    put_u16(&mut head, version);
+    put_u16(&mut head, readable_from);
     put_u16(&mut head, count as u16);
     put_u16(&mut head, 0);
     put_u64(&mut head, h.key_fingerprint);
@@ -576,6 +592,49 @@ fn assemble(h: &Header, sections: Vec<(SectionId, Vec<u8>)>) -> Vec<u8> {
     out.extend_from_slice(&END_MAGIC);
     debug_assert_eq!(out.len() as u64, file_len);
     out
+}
+
+/// The same index as a format-2 file (what healthcode wrote before format 3: keys and record
+/// offsets in two sections), from the bytes of a file this code wrote. Kept so that the tests
+/// can hold the reader to the files already deployed; `None` for bytes that are not such a file.
+#[doc(hidden)]
+pub fn as_format_2(file: &[u8]) -> Option<Vec<u8>> {
+    let count = usize::from(get_u16(file.get(..HEADER_LEN)?, header::SECTION_COUNT));
+    let h = Header {
+        key_fingerprint: get_u64(file, header::KEY_FINGERPRINT),
+        data_as_of: Day(get_i32(file, header::DATA_AS_OF)),
+        base_day: Day(get_i32(file, header::BASE_DAY)),
+        persons: get_u64(file, header::PERSONS),
+    };
+    let n = usize::try_from(h.persons).ok()?;
+    let mut sections = Vec::with_capacity(count + 1);
+    for i in 0..count {
+        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+        let (id, at, len) = (
+            get_u32(file.get(..e + 24)?, e),
+            usize::try_from(get_u64(file, e + 8)).ok()?,
+            usize::try_from(get_u64(file, e + 16)).ok()?,
+        );
+        let bytes = file.get(at..at.checked_add(len)?)?;
+        match SectionId::from_u32(id)? {
+            SectionId::Entries => {
+                if bytes.len() != (n + 1) * ENTRY_LEN {
+                    return None;
+                }
+                let (mut keys, mut offsets) = (Vec::new(), Vec::new());
+                for (i, e) in bytes.chunks_exact(ENTRY_LEN).enumerate() {
+                    if i < n {
+                        keys.extend_from_slice(&e[..8]);
+                    }
+                    offsets.extend_from_slice(&e[8..]);
+                }
+                sections.push((SectionId::Keys, keys));
+                sections.push((SectionId::Offsets, offsets));
+            }
+            id => sections.push((id, bytes.to_vec())),
+        }
+    }
+    Some(assemble(&h, sections, 2, 1))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,

@@ -6,9 +6,14 @@ pub const MAGIC: [u8; 8] = *b"\x89HCIDX\r\n";
 /// Last 8 bytes of every index file.
 pub const END_MAGIC: [u8; 8] = *b"HCIDXEND";
 /// The format this code writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format this code reads.
 pub const OLDEST_READABLE: u16 = 1;
+/// The oldest reader that can read what this code writes (the header's `oldest_readable`):
+/// format 3 moved the keys and offsets into `entries`, which readers of format 2 lack.
+pub const WRITTEN_READABLE_FROM: u16 = 3;
+/// Bytes of one `entries` element: a person's key (u64) and record offset (u32).
+pub const ENTRY_LEN: usize = 12;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 64;
 /// One section-table entry in bytes.
@@ -53,11 +58,11 @@ pub mod header {
 pub enum SectionId {
     /// Build metadata: bucket bits and feed row counts.
     Meta = 1,
-    /// Sorted keyed hashes of document numbers; position = person id.
+    /// Sorted keyed hashes of document numbers; position = person id (formats 1 and 2).
     Keys = 2,
     /// Bucket starts into `Keys` by the top bits of the hash.
     Buckets = 3,
-    /// Byte offset of each person's record in `Persons` (persons + 1 entries).
+    /// Byte offset of each person's record in `Persons` (persons + 1 entries; formats 1 and 2).
     Offsets = 4,
     /// Person records, varint-encoded.
     Persons = 5,
@@ -69,11 +74,14 @@ pub enum SectionId {
     StayBitmaps = 8,
     /// Roaring bitmaps of person ids per CDC category and community status.
     StatusBitmaps = 9,
+    /// Each person's key and record offset side by side, sorted by key; position = person id
+    /// (persons + 1 entries of [`ENTRY_LEN`] bytes; format 3, in place of `Keys` and `Offsets`).
+    Entries = 10,
 }
 
 impl SectionId {
-    /// Every section, in file order.
-    pub const ALL: [SectionId; 9] = [
+    /// Every section a file of any readable format may hold.
+    pub const ALL: [SectionId; 10] = [
         SectionId::Meta,
         SectionId::Keys,
         SectionId::Buckets,
@@ -83,6 +91,7 @@ impl SectionId {
         SectionId::RiskAreas,
         SectionId::StayBitmaps,
         SectionId::StatusBitmaps,
+        SectionId::Entries,
     ];
 
     /// Lower-case name, for errors.
@@ -97,6 +106,7 @@ impl SectionId {
             SectionId::RiskAreas => "risk_areas",
             SectionId::StayBitmaps => "stay_bitmaps",
             SectionId::StatusBitmaps => "status_bitmaps",
+            SectionId::Entries => "entries",
         }
     }
 

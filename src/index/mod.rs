@@ -9,8 +9,8 @@ pub mod reader;
 pub mod record;
 
 pub use builder::{
-    BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, build_bytes,
-    build_from, write_atomic,
+    BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, as_format_2,
+    build_bytes, build_from, write_atomic,
 };
 pub use reader::{Index, IndexError, RegionText, Scratch};
 

@@ -114,10 +114,62 @@ impl RegionText {
     }
 }
 
+/// Where a person's key and record offset are read: one `entries` section with both side by
+/// side (format 3: a lookup's key and offset share a cache line), or the `keys` and `offsets`
+/// arrays of formats 1 and 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Slots {
+    /// The section of the keys, and the bytes from one key to the next.
+    keys: SectionId,
+    key_stride: usize,
+    /// The section of the offsets, the bytes from one to the next, and where in its element.
+    offsets: SectionId,
+    offset_stride: usize,
+    offset_at: usize,
+}
+
+impl Slots {
+    /// Format 3.
+    const ENTRIES: Slots = Slots {
+        keys: SectionId::Entries,
+        key_stride: ENTRY_LEN,
+        offsets: SectionId::Entries,
+        offset_stride: ENTRY_LEN,
+        offset_at: 8,
+    };
+    /// Formats 1 and 2.
+    const SPLIT: Slots = Slots {
+        keys: SectionId::Keys,
+        key_stride: 8,
+        offsets: SectionId::Offsets,
+        offset_stride: 4,
+        offset_at: 0,
+    };
+
+    /// Key `i` of the keys' section `keys`.
+    #[inline(always)]
+    pub(super) fn key(&self, keys: &[u8], i: usize) -> u64 {
+        get_u64(keys, i * self.key_stride)
+    }
+
+    /// Offset `i` of the offsets' section `offsets`.
+    #[inline(always)]
+    pub(super) fn offset(&self, offsets: &[u8], i: usize) -> u32 {
+        get_u32(offsets, i * self.offset_stride + self.offset_at)
+    }
+
+    /// Whether the offsets sit beside the keys.
+    #[inline(always)]
+    pub(super) fn side_by_side(&self) -> bool {
+        self.keys == self.offsets
+    }
+}
+
 /// An open index over bytes `B` (a `Vec<u8>` or a memory map).
 pub struct Index<B: AsRef<[u8]>> {
     bytes: B,
     sections: [std::ops::Range<usize>; SectionId::ALL.len()],
+    slots: Slots,
     persons: u32,
     bucket_bits: u32,
     base: Day,
@@ -231,13 +283,32 @@ impl<B: AsRef<[u8]>> Index<B> {
                 "build id does not match the section checksums",
             ));
         }
-        if let Some(i) = seen.iter().position(|s| !s) {
-            return Err(corrupted(SectionId::ALL[i].name(), "section missing"));
+        let has =
+            |id: SectionId| seen[SectionId::ALL.iter().position(|s| *s == id).expect("known")];
+        // Format 3 keeps keys and offsets in `entries`; formats 1 and 2 in two sections.
+        let slots = if has(SectionId::Entries) {
+            if has(SectionId::Keys) || has(SectionId::Offsets) {
+                return Err(corrupted("entries", "listed beside keys or offsets"));
+            }
+            Slots::ENTRIES
+        } else {
+            Slots::SPLIT
+        };
+        let unused = |id: SectionId| match slots {
+            Slots::ENTRIES => matches!(id, SectionId::Keys | SectionId::Offsets),
+            _ => id == SectionId::Entries,
+        };
+        if let Some(id) = SectionId::ALL
+            .into_iter()
+            .find(|&id| !has(id) && !unused(id))
+        {
+            return Err(corrupted(id.name(), "section missing"));
         }
         let persons = u32::try_from(get_u64(b, header::PERSONS))
             .map_err(|_| corrupted("header", "person count"))?;
         let mut idx = Index {
             sections,
+            slots,
             persons,
             bucket_bits: 0,
             base: Day(get_i32(b, header::BASE_DAY)),
@@ -277,8 +348,27 @@ impl<B: AsRef<[u8]>> Index<B> {
             return Err(corrupted("meta", format!("bucket bits {bits}")));
         }
         self.folded = folded;
-        if self.section(SectionId::Keys).len() != n * 8 {
-            return Err(corrupted("keys", "length is not 8 bytes a person"));
+        if self.slots.side_by_side() {
+            let entries = self.section(SectionId::Entries);
+            if entries.len() != (n + 1) * ENTRY_LEN {
+                return Err(corrupted(
+                    "entries",
+                    format!("length is not {ENTRY_LEN} bytes a person plus {ENTRY_LEN}"),
+                ));
+            }
+            if self.slots.key(entries, n) != 0 {
+                return Err(corrupted("entries", "the last entry's key is not 0"));
+            }
+        } else {
+            if self.section(SectionId::Keys).len() != n * 8 {
+                return Err(corrupted("keys", "length is not 8 bytes a person"));
+            }
+            if self.section(SectionId::Offsets).len() != (n + 1) * 4 {
+                return Err(corrupted(
+                    "offsets",
+                    "length is not 4 bytes a person plus one",
+                ));
+            }
         }
         let buckets = self.section(SectionId::Buckets);
         if buckets.len() != ((1usize << bits) + 1) * 4 {
@@ -301,16 +391,10 @@ impl<B: AsRef<[u8]>> Index<B> {
                 "last bucket does not end at the person count",
             ));
         }
-        let offsets = self.section(SectionId::Offsets);
-        if offsets.len() != (n + 1) * 4 {
+        let offsets = self.section(self.slots.offsets);
+        if self.slots.offset(offsets, n) as usize != self.section(SectionId::Persons).len() {
             return Err(corrupted(
-                "offsets",
-                "length is not 4 bytes a person plus one",
-            ));
-        }
-        if get_u32(offsets, n * 4) as usize != self.section(SectionId::Persons).len() {
-            return Err(corrupted(
-                "offsets",
+                self.slots.offsets.name(),
                 "last offset is not the end of the person records",
             ));
         }
@@ -396,18 +480,18 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// Decodes every person record and bitmap: the full check the builder and the swap path
     /// run (never the request path).
     pub fn verify(&self) -> Result<(), IndexError> {
-        let keys = self.section(SectionId::Keys);
+        let (slots, keys) = (self.slots, self.section(self.slots.keys));
         for i in 1..self.persons as usize {
-            if get_u64(keys, (i - 1) * 8) >= get_u64(keys, i * 8) {
+            if slots.key(keys, i - 1) >= slots.key(keys, i) {
                 return Err(corrupted(
-                    "keys",
+                    slots.keys.name(),
                     format!("keys not strictly ascending at {i}"),
                 ));
             }
         }
         let buckets = self.section(SectionId::Buckets);
         for i in 0..self.persons as usize {
-            let b = bucket_of(get_u64(keys, i * 8), self.bucket_bits) as usize;
+            let b = bucket_of(slots.key(keys, i), self.bucket_bits) as usize;
             let (lo, hi) = (
                 get_u32(buckets, b * 4) as usize,
                 get_u32(buckets, b * 4 + 4) as usize,
@@ -419,12 +503,15 @@ impl<B: AsRef<[u8]>> Index<B> {
                 ));
             }
         }
-        let offsets = self.section(SectionId::Offsets);
+        let offsets = self.section(slots.offsets);
         let mut prev = 0u32;
         for i in 0..=self.persons as usize {
-            let v = get_u32(offsets, i * 4);
+            let v = slots.offset(offsets, i);
             if v < prev {
-                return Err(corrupted("offsets", format!("offset {i} goes backwards")));
+                return Err(corrupted(
+                    slots.offsets.name(),
+                    format!("offset {i} goes backwards"),
+                ));
             }
             prev = v;
         }
@@ -498,6 +585,11 @@ impl<B: AsRef<[u8]>> Index<B> {
         &self.risk_areas
     }
 
+    /// The keyed hash of person `pid`'s document number; `None` past the last person.
+    pub fn key_of(&self, pid: u32) -> Option<u64> {
+        (pid < self.persons).then(|| self.slots.key(self.section(self.slots.keys), pid as usize))
+    }
+
     /// The person id of a keyed document hash.
     pub fn lookup_hash(&self, h: u64) -> Option<u32> {
         let buckets = self.section(SectionId::Buckets);
@@ -506,7 +598,7 @@ impl<B: AsRef<[u8]>> Index<B> {
             get_u32(buckets, b * 4) as usize,
             get_u32(buckets, b * 4 + 4) as usize,
         );
-        batch::search(self.section(SectionId::Keys), range, h)
+        batch::search(self.slots, self.section(self.slots.keys), range, h)
     }
 
     /// The person id of a document number.
@@ -528,14 +620,14 @@ impl<B: AsRef<[u8]>> Index<B> {
         out: &mut PersonRecords,
         spare: &mut Vec<PhoneRecords>,
     ) -> Result<(), RecordError> {
-        let offsets = self.section(SectionId::Offsets);
+        let offsets = self.section(self.slots.offsets);
         let i = pid as usize;
         if i >= self.persons as usize {
             return Err(RecordError::Truncated);
         }
         let (a, b) = (
-            get_u32(offsets, i * 4) as usize,
-            get_u32(offsets, i * 4 + 4) as usize,
+            self.slots.offset(offsets, i) as usize,
+            self.slots.offset(offsets, i + 1) as usize,
         );
         let rec = self
             .section(SectionId::Persons)

@@ -1,13 +1,16 @@
 //! Many answers in one pass: the lookups of a batch run as a software pipeline, each query's
-//! memory reads (bucket, keys, offset, record) started a few queries ahead of its evaluation, so
-//! that the cache misses of a large index overlap instead of following one another.
+//! memory reads (bucket, keys with their offsets, record; format 2: bucket, keys, offset, record)
+//! started a few queries ahead of its evaluation, so that the cache misses of a large index
+//! overlap instead of following one another.
 
-use super::{Index, Scratch, bucket_of, get_u32, get_u64};
+use super::{Index, Scratch, Slots, bucket_of, get_u32};
 use crate::domain::{Code, PersonRecords, Query};
 use crate::index::format::SectionId;
 use crate::index::record::RecordError;
 
-/// The stages of one query between its hash and its evaluation: each is one dependent read.
+/// The stages of one query between its hash and its evaluation: each is one dependent read
+/// (bucket, keys, offsets, record). In format 3 the offsets come with the keys, so the record is
+/// asked for with them and the offsets' stage is left out.
 const STAGES: usize = 4;
 /// Steps (evaluations) between a stage's prefetch and the read that needs it.
 const DISTANCE: usize = 3;
@@ -56,15 +59,22 @@ impl<B: AsRef<[u8]>> Index<B> {
         mut each: impl FnMut(usize, Option<Result<(&Code, bool), RecordError>>) -> Result<(), E>,
     ) -> Result<(), E> {
         let buckets = self.section(SectionId::Buckets);
-        let keys = self.section(SectionId::Keys);
-        let offsets = self.section(SectionId::Offsets);
+        let slots = self.slots;
+        let keys = self.section(slots.keys);
+        let offsets = self.section(slots.offsets);
+        let stride = slots.key_stride;
         let persons = self.section(SectionId::Persons);
         let mut ring = [Probe::default(); RING];
         let n = hashes.len();
         // Step i starts entry i and moves entry i - s * DISTANCE on by stage s; entry
         // i - STAGES * DISTANCE is answered. Every read a stage makes was prefetched by the
         // stage before, DISTANCE steps earlier.
-        for i in 0..n + STAGES * DISTANCE {
+        let stages = if slots.side_by_side() {
+            STAGES - 1
+        } else {
+            STAGES
+        };
+        for i in 0..n + stages * DISTANCE {
             if i < n {
                 let p = &mut ring[i % RING];
                 *p = Probe {
@@ -85,33 +95,37 @@ impl<B: AsRef<[u8]>> Index<B> {
                     );
                     p.keys = (lo, hi);
                     if lo < hi {
-                        prefetch(keys, lo * 8);
-                        prefetch(keys, hi * 8 - 1);
+                        // Side by side, the entry after the last holds the last one's record
+                        // end: the next stage then needs nothing the keys' lines do not hold.
+                        let end = if slots.side_by_side() { hi + 1 } else { hi };
+                        prefetch(keys, lo * stride);
+                        prefetch(keys, end * stride - 1);
                     }
                 }
             }
             if let Some(j) = i.checked_sub(2 * DISTANCE).filter(|&j| j < n) {
                 let p = &mut ring[j % RING];
                 if let Some(h) = p.hash {
-                    p.pid = search(keys, p.keys, h);
+                    p.pid = search(slots, keys, p.keys, h);
                     if let Some(pid) = p.pid {
-                        prefetch(offsets, pid as usize * 4);
-                        prefetch(offsets, pid as usize * 4 + 7);
+                        if slots.side_by_side() {
+                            // The offsets came with the keys: the record's lines now.
+                            prefetch_record(slots, offsets, persons, pid as usize);
+                        } else {
+                            let at = pid as usize * slots.offset_stride;
+                            prefetch(offsets, at);
+                            prefetch(offsets, at + slots.offset_stride + 3);
+                        }
                     }
                 }
             }
             if let Some(j) = i.checked_sub(3 * DISTANCE).filter(|&j| j < n)
+                && !slots.side_by_side()
                 && let Some(pid) = ring[j % RING].pid
-                && pid < self.persons
             {
-                let at = pid as usize * 4;
-                let (a, b) = (get_u32(offsets, at), get_u32(offsets, at + 4));
-                prefetch(persons, a as usize);
-                if b > a {
-                    prefetch(persons, b as usize - 1);
-                }
+                prefetch_record(slots, offsets, persons, pid as usize);
             }
-            if let Some(j) = i.checked_sub(STAGES * DISTANCE).filter(|&j| j < n) {
+            if let Some(j) = i.checked_sub(stages * DISTANCE).filter(|&j| j < n) {
                 let p = ring[j % RING];
                 let answer = p
                     .hash
@@ -123,11 +137,29 @@ impl<B: AsRef<[u8]>> Index<B> {
     }
 }
 
-/// The position of `h` among `keys[lo..hi]` (sorted), if it is there.
-pub(super) fn search(keys: &[u8], (mut lo, mut hi): (usize, usize), h: u64) -> Option<u32> {
+/// Asks for the lines of person `pid`'s record, whose offsets are in `offsets`.
+#[inline(always)]
+fn prefetch_record(slots: Slots, offsets: &[u8], persons: &[u8], pid: usize) {
+    // A person past the table (a corrupt bucket) has no offsets to read: its decode reports it.
+    if (pid + 1) * slots.offset_stride + slots.offset_at + 4 <= offsets.len() {
+        let (a, b) = (slots.offset(offsets, pid), slots.offset(offsets, pid + 1));
+        prefetch(persons, a as usize);
+        if b > a {
+            prefetch(persons, b as usize - 1);
+        }
+    }
+}
+
+/// The position of `h` among keys `lo..hi` (sorted) of `keys`, if it is there.
+pub(super) fn search(
+    slots: Slots,
+    keys: &[u8],
+    (mut lo, mut hi): (usize, usize),
+    h: u64,
+) -> Option<u32> {
     while lo < hi {
         let mid = (lo + hi) / 2;
-        match get_u64(keys, mid * 8).cmp(&h) {
+        match slots.key(keys, mid).cmp(&h) {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => return Some(mid as u32),

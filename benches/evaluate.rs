@@ -148,6 +148,39 @@ fn benches(c: &mut Criterion) {
             findings
         }))
     });
+    // The same index as a format-2 file (keys and offsets apart), served beside it: the two
+    // layouts' batch paths alternated in one process, so that the machine's drift between runs
+    // does not decide which is faster.
+    let old_file = world.scratch_path("format2.hcx");
+    std::fs::write(
+        &old_file,
+        healthcode::index::as_format_2(&world.index_bytes()).expect("a format-3 file"),
+    )
+    .expect("writing the format-2 file");
+    let old_state = Arc::new(State::new(
+        open_index(&old_file, key).expect("opens the format-2 index"),
+        old_file.clone(),
+        world.key.clone(),
+        Policy::PrecisionAware,
+        Some(day),
+    ));
+    let old_snap = old_state.current();
+    for round in 0..3 {
+        for (format, (state, snap)) in [(3, (&state, &snap)), (2, (&old_state, &old_snap))] {
+            let name = format!("known_serve_batch_format{format}_round{round}");
+            g.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter(cycle(&batches, |ids| {
+                    let mut findings = 0;
+                    each_code(state, snap, black_box(ids), day, |_, answer| {
+                        findings += answer.expect("valid ids").0.findings.len();
+                        Ok::<(), ()>(())
+                    })
+                    .expect("never stopped");
+                    findings
+                }))
+            });
+        }
+    }
     // The same with the answers written as `GetCodes` sends them: the whole call's work in the
     // server but for the transport.
     g.bench_function(BenchmarkId::new("known_serve_batch_written", n), |b| {

@@ -67,7 +67,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         let mut ring = [Probe::default(); RING];
         let n = hashes.len();
         // Step i starts entry i and moves entry i - s * DISTANCE on by stage s; entry
-        // i - STAGES * DISTANCE is answered. Every read a stage makes was prefetched by the
+        // i - stages * DISTANCE is answered. Every read a stage makes was prefetched by the
         // stage before, DISTANCE steps earlier.
         let stages = if slots.side_by_side() {
             STAGES - 1

@@ -231,6 +231,14 @@ async fn calls_are_counted_by_method_and_code_and_answers_by_colour_and_finding(
     assert_eq!(requests(&before, CODES, "GetCode", "OK"), 0.0);
     assert_eq!(sample(&before, "healthcode_index_generation", &[]), 1.0);
     assert_eq!(sample(&before, "healthcode_index_persons", &[]), 3.0);
+    // The index's bytes in 2 MiB pages: told on Linux (a small index has none to speak of).
+    let huge = sample(&before, "healthcode_index_huge_page_bytes", &[]);
+    let bytes = sample(&before, "healthcode_index_bytes", &[]);
+    if cfg!(target_os = "linux") {
+        assert!((0.0..=bytes).contains(&huge), "{huge} of {bytes}");
+    } else {
+        assert_eq!(huge, -1.0);
+    }
     assert_eq!(
         sample(&before, "healthcode_index_data_date_seconds", &[]),
         f64::from(today().0) * 86_400.0

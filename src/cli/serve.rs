@@ -273,17 +273,23 @@ fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<E
             open_writer(&state_dir, index_path, &key, resolved)?
         }
     };
+    let huge = serve::pages::huge_page_bytes(index.bytes());
     tracing::info!(
         index = %index_path.display(),
         persons = index.persons(),
         data_as_of = %index.data_as_of(),
         bytes = index.len(),
+        huge_page_bytes = huge,
         open_ms = started.elapsed().as_millis() as u64,
-        "serving {} ({} persons, data as of {}, {:.1} MB) opened and verified in {:.2?}",
+        "serving {} ({} persons, data as of {}, {:.1} MB{}) opened and verified in {:.2?}",
         index_path.display(),
         index.persons(),
         index.data_as_of(),
         index.len() as f64 / 1e6,
+        huge.map_or(String::new(), |h| format!(
+            ", {:.0} % in 2 MiB pages",
+            100.0 * h as f64 / index.len() as f64
+        )),
         started.elapsed()
     );
     // The demo data describes its own day, not the calendar's: query it as of its data date.

@@ -570,6 +570,11 @@ impl<B: AsRef<[u8]>> Index<B> {
         self.build_id
     }
 
+    /// The whole file's bytes, as opened (for what the system can tell of their memory).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
     /// File size in bytes.
     pub fn len(&self) -> usize {
         self.bytes.as_ref().len()

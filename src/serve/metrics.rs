@@ -618,7 +618,8 @@ impl Collector for StateGauges {
             .overlay
             .as_ref()
             .map_or((0, 0), |o| (o.person_records(), o.risk_changes()));
-        let gauges: [(&str, &str, i64); 11] = [
+        let huge = super::pages::huge_page_bytes(snap.index.bytes());
+        let gauges: [(&str, &str, i64); 12] = [
             (
                 "index_generation",
                 "Generation of the index being served (1 at start, one more per swap).",
@@ -638,6 +639,13 @@ impl Collector for StateGauges {
                 "index_bytes",
                 "Size of the index file being served.",
                 snap.index.len() as i64,
+            ),
+            (
+                "index_huge_page_bytes",
+                "Bytes of the index being served that the kernel maps in 2 MiB pages (the rest \
+                 in 4 KiB pages, whose page-table walks slow lookups in a large index); -1 where \
+                 the system does not tell.",
+                huge.map_or(-1, |b| b as i64),
             ),
             (
                 "index_folded_sequence",

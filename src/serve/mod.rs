@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
+pub mod pages;
 pub mod rebuild;
 pub mod state;
 pub mod stream;

@@ -66,16 +66,71 @@ pub enum LoadError {
 
 /// Maps, opens and fully verifies an index file, asking the kernel to read it ahead; the full
 /// verification reads every byte, so the file is warm in the page cache when it is served.
+///
+/// When the kernel maps less than half of a large index (at least
+/// [`pages::REREAD_FROM`](super::pages::REREAD_FROM) bytes) in 2 MiB pages, the file's cached
+/// pages are small ones — as a copy written in small pieces leaves them (`cp`, `rsync`) — and
+/// every lookup would pay page-table walks: its cached pages are dropped and it is mapped, read
+/// and verified again, which reads it back in large pages where the file system makes them
+/// (see ARCHITECTURE.md, "Huge pages"). What came of it is logged.
 pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
+    open_index_rereading_from(path, key, super::pages::REREAD_FROM).map(|(index, _)| index)
+}
+
+/// [`open_index`] with the size from which small pages are read again; also returns what the
+/// pages were like.
+pub(crate) fn open_index_rereading_from(
+    path: &Path,
+    key: &Key,
+    reread_from: usize,
+) -> Result<(Index<Mmap>, super::pages::Pages), LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         cause: source,
     };
     let file = File::open(path).map_err(io)?;
+    let index = map_verified(&file, path, key)?;
+    let first = super::pages::huge_page_bytes(index.bytes());
+    let len = index.len();
+    if len < reread_from || first.is_none_or(|h| h >= len as u64 / 2) {
+        return Ok((
+            index,
+            super::pages::Pages {
+                first,
+                reread: None,
+            },
+        ));
+    }
+    // Our own map holds the pages: it goes first, or they could not be dropped.
+    drop(index);
+    let started = std::time::Instant::now();
+    super::pages::drop_cached(&file);
+    let index = map_verified(&file, path, key)?;
+    let pages = super::pages::Pages {
+        first,
+        reread: Some((
+            super::pages::huge_page_bytes(index.bytes()),
+            started.elapsed(),
+        )),
+    };
+    pages.log(path, len);
+    Ok((index, pages))
+}
+
+/// Maps `file` (at `path`), opens it as an index and verifies it whole.
+fn map_verified(file: &File, path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        cause: source,
+    };
     // SAFETY: index files are immutable: the builder writes a temporary file and renames it into
     // place, and nothing in healthcode writes to an existing index file. A file truncated under
     // the map by someone else would raise SIGBUS; that is outside healthcode's contract.
-    let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+    let map = unsafe { Mmap::map(file) }.map_err(io)?;
+    // Large folios where the page cache can make them, so that the kernel maps the index in
+    // 2 MiB pages (`serve::pages`); then the whole file read ahead, for the verification.
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::HugePage);
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::WillNeed);
     let index = Index::open(map, key).map_err(|source| LoadError::Invalid {
@@ -336,4 +391,50 @@ pub fn read_current(state_dir: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(state_dir.join(CURRENT_FILE)).ok()?;
     let p = PathBuf::from(text.trim_end_matches('\n'));
     p.exists().then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{IdNumber, PersonRecords};
+    use crate::index::{BuildInput, build_bytes, write_atomic};
+    use crate::regions::RegionTable;
+
+    /// An index of `n` persons without records, written to `dir`.
+    fn index_file(dir: &Path, key: &Key, n: u64) -> PathBuf {
+        let none = PersonRecords::default();
+        let input = BuildInput {
+            people: (0..n)
+                .map(|i| (IdNumber::from_body(11010519900101000 + i), &none))
+                .collect(),
+            risk_areas: &[],
+            regions: RegionTable::bundled(),
+            data_as_of: Day::parse("2022-05-10").ok(),
+            hashed: Vec::new(),
+            folded: None,
+        };
+        let path = dir.join("index.hcx");
+        write_atomic(&path, &build_bytes(&input, key).unwrap().0).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_large_index_mapped_in_small_pages_is_read_again_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::from_words(3, 4);
+        let path = index_file(dir.path(), &key, 100);
+        // Any size counts as large here; a 20 KB file has no 2 MiB page, so it is read again.
+        let (index, pages) = open_index_rereading_from(&path, &key, 0).unwrap();
+        assert_eq!(index.persons(), 100);
+        if cfg!(target_os = "linux") {
+            assert_eq!(pages.first, Some(0));
+            let (after, _) = pages.reread.expect("read again");
+            assert_eq!(after, Some(0));
+        } else {
+            assert!(pages.reread.is_none(), "nothing tells the pages");
+        }
+        // Below the size it is left as it is.
+        let (_, pages) = open_index_rereading_from(&path, &key, index.len() + 1).unwrap();
+        assert!(pages.reread.is_none());
+    }
 }

@@ -1,6 +1,7 @@
 //! The query path in process, one evaluation at a time on one core: parse a document number,
 //! look it up, decode the person's records and run the rules (DOMAIN.md §4) — for known and
 //! unknown numbers, and each step alone. Throughput is evaluations (or lookups) per second.
+//! With `HEALTHCODE_BENCH_AB_SECONDS` set, also compares batch paths call by call (`interleaved`).
 
 mod common;
 
@@ -77,6 +78,90 @@ fn describe<B: AsRef<[u8]>>(index: &Index<B>, decoded: &[PersonRecords], day: Da
     );
 }
 
+/// The environment variable that asks for the interleaved comparisons, and for how long each
+/// runs (seconds).
+const AB_VAR: &str = "HEALTHCODE_BENCH_AB_SECONDS";
+
+/// How much of `bytes` the kernel maps in 2 MiB pages, as a share.
+fn pages(bytes: &[u8]) -> String {
+    match healthcode::serve::pages::huge_page_bytes(bytes) {
+        Some(h) => format!("{:.0} %", 100.0 * h as f64 / bytes.len() as f64),
+        None => "not told".to_string(),
+    }
+}
+
+/// `HEALTHCODE_BENCH_AB_SECONDS`, if set.
+fn ab_seconds() -> Option<f64> {
+    let v = std::env::var(AB_VAR).ok()?;
+    let s: f64 = v
+        .parse()
+        .unwrap_or_else(|_| panic!("{AB_VAR}={v:?} is not a number of seconds"));
+    assert!(s > 0.0, "{AB_VAR}={v:?} must be above 0");
+    Some(s)
+}
+
+/// Compares two ways of doing the same work on a machine whose speed drifts: calls `a` and `b`
+/// in pairs (which goes first alternates), one call each, for `seconds`, timing every call,
+/// and prints the median of the pairs' time ratios with its 95 % confidence interval and each
+/// side's median rate. Runs of a few seconds each, as separate benchmarks, differ by ±20 % on
+/// a shared machine; two calls a millisecond apart see the same machine, so their ratio does not
+/// drift. `per_call` is the elements one call does; `i` is the call's number in its series.
+fn interleaved(
+    what: &str,
+    (a_name, a): (&str, &mut dyn FnMut(usize) -> usize),
+    (b_name, b): (&str, &mut dyn FnMut(usize) -> usize),
+    per_call: usize,
+    seconds: f64,
+) {
+    let time = |f: &mut dyn FnMut(usize) -> usize, i| {
+        let t = std::time::Instant::now();
+        black_box(f(i));
+        t.elapsed().as_secs_f64()
+    };
+    // A warm-up of each side, not counted.
+    for i in 0..16 {
+        time(&mut *a, i);
+        time(&mut *b, i);
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed().as_secs_f64() < seconds || i < 16 {
+        if i % 2 == 0 {
+            ta.push(time(&mut *a, i));
+            tb.push(time(&mut *b, i));
+        } else {
+            tb.push(time(&mut *b, i));
+            ta.push(time(&mut *a, i));
+        }
+        i += 1;
+    }
+    let mut ratios: Vec<f64> = tb.iter().zip(&ta).map(|(b, a)| b / a).collect();
+    let (lo, mid, hi) = median_interval(&mut ratios);
+    let rate = |t: &mut Vec<f64>| per_call as f64 / median_interval(t).1 / 1e6;
+    eprintln!(
+        "interleaved {what}: {a_name} {:.3} M/s, {b_name} {:.3} M/s (medians of {i} calls \
+         each over {:.1} s); {a_name} is {mid:.3}x as fast (95 % interval {lo:.3}-{hi:.3})",
+        rate(&mut ta),
+        rate(&mut tb),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The median of `v` and the 95 % confidence interval of the population's median (by ranks:
+/// the median lies between the order statistics `n/2 -+ 0.98 sqrt(n)`). Sorts `v`.
+fn median_interval(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let half = 0.98 * (n as f64).sqrt();
+    let at = |r: f64| v[(r.round().max(0.0) as usize).min(n - 1)];
+    (
+        at(n as f64 / 2.0 - half),
+        at((n - 1) as f64 / 2.0),
+        at(n as f64 / 2.0 + half),
+    )
+}
+
 fn benches(c: &mut Criterion) {
     let world = common::World::new();
     let index = world.open();
@@ -148,38 +233,78 @@ fn benches(c: &mut Criterion) {
             findings
         }))
     });
-    // The same index as a format-2 file (keys and offsets apart), served beside it: the two
-    // layouts' batch paths alternated in one process, so that the machine's drift between runs
-    // does not decide which is faster.
-    let old_file = world.scratch_path("format2.hcx");
-    std::fs::write(
-        &old_file,
-        healthcode::index::as_format_2(&world.index_bytes()).expect("a format-3 file"),
-    )
-    .expect("writing the format-2 file");
-    let old_state = Arc::new(State::new(
-        open_index(&old_file, key).expect("opens the format-2 index"),
-        old_file.clone(),
-        world.key.clone(),
-        Policy::PrecisionAware,
-        Some(day),
-    ));
-    let old_snap = old_state.current();
-    for round in 0..3 {
-        for (format, (state, snap)) in [(3, (&state, &snap)), (2, (&old_state, &old_snap))] {
-            let name = format!("known_serve_batch_format{format}_round{round}");
-            g.bench_function(BenchmarkId::new(name, n), |b| {
-                b.iter(cycle(&batches, |ids| {
-                    let mut findings = 0;
-                    each_code(state, snap, black_box(ids), day, |_, answer| {
-                        findings += answer.expect("valid ids").0.findings.len();
-                        Ok::<(), ()>(())
-                    })
-                    .expect("never stopped");
-                    findings
-                }))
-            });
-        }
+    // Comparisons of the batch path on one machine at one moment, call by call (`interleaved`),
+    // when asked for: the same index as a format-2 file (keys and offsets apart), and the same
+    // file mapped a second time with 2 MiB pages refused (`MADV_NOHUGEPAGE`).
+    if let Some(seconds) = ab_seconds() {
+        let batch = |state: &Arc<State>, snap: &Arc<healthcode::serve::Snapshot>, i: usize| {
+            let mut findings = 0;
+            let ids = batches[i % batches.len()];
+            each_code(state, snap, black_box(ids), day, |_, answer| {
+                findings += answer.expect("valid ids").0.findings.len();
+                Ok::<(), ()>(())
+            })
+            .expect("never stopped");
+            findings
+        };
+        let serving = |index, path| {
+            let state = Arc::new(State::new(
+                index,
+                path,
+                world.key.clone(),
+                Policy::PrecisionAware,
+                Some(day),
+            ));
+            let snap = state.current();
+            (state, snap)
+        };
+        let old_file = world.scratch_path("format2.hcx");
+        healthcode::index::write_atomic(
+            &old_file,
+            &healthcode::index::as_format_2(&world.index_bytes()).expect("a format-3 file"),
+        )
+        .expect("writing the format-2 file");
+        let (old_state, old_snap) = serving(
+            open_index(&old_file, key).expect("opens the format-2 index"),
+            old_file.clone(),
+        );
+        // Two served indexes' batches, interleaved, after how much of each is in 2 MiB pages.
+        type Served<'a> = (
+            &'a str,
+            &'a Arc<State>,
+            &'a Arc<healthcode::serve::Snapshot>,
+        );
+        let compare = |(a, a_state, a_snap): Served<'_>, (b, b_state, b_snap): Served<'_>| {
+            eprintln!(
+                "setup: in 2 MiB pages: {a} {}, {b} {}",
+                pages(a_snap.index.bytes()),
+                pages(b_snap.index.bytes())
+            );
+            interleaved(
+                &format!("known_serve_batch at {n} persons"),
+                (a, &mut |i| batch(a_state, a_snap, i)),
+                (b, &mut |i| batch(b_state, b_snap, i)),
+                BATCH,
+                seconds,
+            );
+        };
+        compare(
+            ("format 3", &state, &snap),
+            ("format 2", &old_state, &old_snap),
+        );
+        drop((old_state, old_snap));
+        let file = std::fs::File::open(world.index_file()).expect("opening the index");
+        // SAFETY: the world's index file is written once and never changed.
+        let map = unsafe { memmap2::Mmap::map(&file) }.expect("mapping the index");
+        map.advise(memmap2::Advice::NoHugePage)
+            .expect("asking for small pages");
+        let small = Index::open(map, key).expect("opens the index");
+        small.verify().expect("verifies");
+        let (small_state, small_snap) = serving(small, world.index_file());
+        compare(
+            ("as served", &state, &snap),
+            ("MADV_NOHUGEPAGE", &small_state, &small_snap),
+        );
     }
     // The same with the answers written as `GetCodes` sends them: the whole call's work in the
     // server but for the transport.

@@ -51,11 +51,13 @@ impl Pages {
     }
 }
 
-/// Asks the kernel to drop `file`'s cached pages that no process maps (clean ones only: an
-/// index file is never written once built), so that the next reads fill the cache afresh.
+/// Asks the kernel to drop `file`'s cached pages that no process maps, so that the next reads
+/// fill the cache afresh. Only clean pages can go: a copy made moments ago may still have dirty
+/// ones, so they are written out first.
 pub fn drop_cached(file: &std::fs::File) {
     #[cfg(target_os = "linux")]
     {
+        let _ = file.sync_data();
         use std::os::fd::AsRawFd;
         // SAFETY: a plain system call on an open descriptor; it reads and writes no memory of
         // ours. Its failure only leaves the cache as it was, which the caller measures.

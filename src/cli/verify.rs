@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use healthcode::index::IndexError;
 use healthcode::key::Key;
-use healthcode::serve::{LoadError, open_index};
+use healthcode::serve::LoadError;
+use healthcode::serve::state::open_index_telling_pages;
 
 /// Arguments of `healthcode verify`.
 #[derive(clap::Args)]
@@ -37,16 +38,22 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let started = Instant::now();
-    match open_index(&args.file, &key) {
-        Ok(index) => {
+    match open_index_telling_pages(&args.file, &key) {
+        Ok((index, pages)) => {
             println!(
-                "OK {}: {} persons, data as of {}, {} bytes, build id {:016x}, verified in {:.2?}",
+                "OK {}: {} persons, data as of {}, {} bytes, build id {:016x}, verified in {:.2?}{}",
                 args.file.display(),
                 index.persons(),
                 index.data_as_of(),
                 index.len(),
                 index.build_id(),
-                started.elapsed()
+                started.elapsed(),
+                if pages.reread.is_some() {
+                    " (twice: its cached pages were 4 KiB ones, so it was read again, as a server \
+                     does, to be mapped in 2 MiB pages)"
+                } else {
+                    ""
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

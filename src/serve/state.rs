@@ -74,7 +74,16 @@ pub enum LoadError {
 /// and verified again, which reads it back in large pages where the file system makes them
 /// (see ARCHITECTURE.md, "Huge pages"). What came of it is logged.
 pub fn open_index(path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
-    open_index_rereading_from(path, key, super::pages::REREAD_FROM).map(|(index, _)| index)
+    open_index_telling_pages(path, key).map(|(index, _)| index)
+}
+
+/// [`open_index`], also telling what it found of the index's pages and whether it read the file
+/// again.
+pub fn open_index_telling_pages(
+    path: &Path,
+    key: &Key,
+) -> Result<(Index<Mmap>, super::pages::Pages), LoadError> {
+    open_index_rereading_from(path, key, super::pages::REREAD_FROM)
 }
 
 /// [`open_index`] with the size from which small pages are read again; also returns what the

@@ -1,7 +1,7 @@
 //! How the serving index sits in memory: how much of its mapping the kernel backs with 2 MiB
 //! pages, read from `/proc/self/smaps`. A lookup in a large index touches a few pages nobody
 //! touched lately; with 4 KiB pages each costs a page-table walk besides its cache miss, and at
-//! 10,000,000 persons that makes batched lookups 1.16–1.31× slower (BENCHMARKS.md, "Huge pages").
+//! 10,000,000 persons that makes batched lookups 1.10–1.31× slower (BENCHMARKS.md, "Huge pages").
 
 /// The index size from which [`crate::serve::open_index`] reads a file mapped mostly in small
 /// pages again: below it the page-table walks cost little (the processor's TLB and caches hold
@@ -44,7 +44,7 @@ impl Pages {
                 "{}: only {now} of {total} MB is in 2 MiB pages, even read again ({took:.2?}): \
                  this file system or kernel gives the file no large pages, or another mapping \
                  (another process, or the generation serving it now) holds its small ones; lookups in an index this size pay page-table walks \
-                 (1.16-1.31x slower at 10,000,000 persons)",
+                 (1.10-1.31x slower at 10,000,000 persons)",
                 path.display()
             );
         }

@@ -69,7 +69,7 @@ pub enum LoadError {
 ///
 /// When the kernel maps less than half of a large index (at least
 /// [`pages::REREAD_FROM`](super::pages::REREAD_FROM) bytes) in 2 MiB pages, the file's cached
-/// pages are small ones — as a copy written in small pieces leaves them (`cp`, `rsync`) — and
+/// pages are small ones — as a copy written in small pieces leaves them (`cp`, `cat`) — and
 /// every lookup would pay page-table walks: its cached pages are dropped and it is mapped, read
 /// and verified again, which reads it back in large pages where the file system makes them
 /// (see ARCHITECTURE.md, "Huge pages"). What came of it is logged.

@@ -4,7 +4,9 @@
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Precision, RegionCode, RiskArea};
+use std::cell::RefCell;
+
+use super::{Day, Precision, RegionCode, RiskArea};
 
 /// Whether a stay's region lies inside a risk unit or strictly contains it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,10 +35,46 @@ pub struct RiskAreaSet {
 /// The id of the next [`RiskAreaSet`].
 static NEXT_SET: AtomicU64 = AtomicU64::new(1);
 
-/// Matches a memo entry holds; a region with more is searched at each use.
+/// Matches a memo entry holds; a region with more has them gathered at each use.
 const MEMO_MATCHES: usize = 14;
 /// Entries of a thread's memo of matches, by region code and set (direct-mapped).
 const MEMO_SLOTS: usize = 64;
+
+/// One designation a region matches, with what the rules read of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Match {
+    /// The designated region (the finding's `risk_area`).
+    pub area: RegionCode,
+    /// The designation's first day.
+    pub from: Day,
+    /// Its last day, inclusive (`Day(i32::MAX)` while it is still active).
+    pub to: Day,
+    /// Whether the region lies in the risk unit or strictly contains it.
+    pub kind: MatchKind,
+}
+
+impl Match {
+    const NONE: Match = Match {
+        area: RegionCode::PLACEHOLDER,
+        from: Day(0),
+        to: Day(0),
+        kind: MatchKind::Definite,
+    };
+
+    fn of(z: &RiskArea, kind: MatchKind) -> Match {
+        Match {
+            area: z.area,
+            from: z.period.from,
+            to: z.period.to.unwrap_or(Day(i32::MAX)),
+            kind,
+        }
+    }
+
+    /// Whether the designation is in force on `d`.
+    pub fn contains(&self, d: Day) -> bool {
+        self.from <= d && d <= self.to
+    }
+}
 
 /// The matches of one region in one set, in about the order of the findings they give.
 #[derive(Clone, Copy)]
@@ -46,8 +84,7 @@ struct Matches {
     /// The region's padded code.
     region: u64,
     len: u8,
-    /// (index into the set's areas, kind).
-    found: [(u32, MatchKind); MEMO_MATCHES],
+    found: [Match; MEMO_MATCHES],
 }
 
 impl Matches {
@@ -55,7 +92,7 @@ impl Matches {
         set: 0,
         region: 0,
         len: 0,
-        found: [(0, MatchKind::Definite); MEMO_MATCHES],
+        found: [Match::NONE; MEMO_MATCHES],
     };
 }
 
@@ -63,8 +100,11 @@ thread_local! {
     /// Each thread's memo of the matches it searched last, by (set, region): the stays of a
     /// city's people name few regions (a telecom stay names the city), and the search of one
     /// costs several binary searches where the memo costs one comparison.
-    static MATCHES: std::cell::RefCell<[Matches; MEMO_SLOTS]> =
-        const { std::cell::RefCell::new([Matches::EMPTY; MEMO_SLOTS]) };
+    static MATCHES: RefCell<[Matches; MEMO_SLOTS]> =
+        const { RefCell::new([Matches::EMPTY; MEMO_SLOTS]) };
+    /// Where the matches of a region with more than a memo entry holds are gathered, kept for
+    /// its allocation.
+    static GATHERED: RefCell<Vec<Match>> = const { RefCell::new(Vec::new()) };
 }
 
 impl RiskAreaSet {
@@ -92,27 +132,31 @@ impl RiskAreaSet {
         &self.areas
     }
 
-    /// Calls `f` with every area whose risk unit contains `region` (definite) or lies strictly
-    /// inside it (possible), whatever the days. The matches of a region are remembered by the
-    /// thread for the next stay in it.
+    /// Calls `f` with every designation whose risk unit contains `region` (definite) or lies
+    /// strictly inside it (possible), whatever the days.
     #[inline]
-    pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&RiskArea, MatchKind)) {
+    pub fn for_each_match(&self, region: RegionCode, mut f: impl FnMut(&Match)) {
+        self.with_matches(region, |found| found.iter().for_each(&mut f));
+    }
+
+    /// Calls `f` once with every designation whose risk unit contains `region` (definite) or
+    /// lies strictly inside it (possible), whatever the days, definite before possible and
+    /// latest-ending first (about the order of the findings they give). The matches of a
+    /// region are remembered by the thread for the next stay in it; `f` runs while they are
+    /// borrowed, and a call made from inside `f` searches afresh.
+    #[inline]
+    pub fn with_matches<R>(&self, region: RegionCode, f: impl FnOnce(&[Match]) -> R) -> R {
         let code = region.padded();
         if self.provinces & (1 << province(code)) == 0 {
-            return;
+            return f(&[]);
         }
         let slot = (code ^ self.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
         let slot = slot as usize % MEMO_SLOTS;
-        let memo = MATCHES
-            .try_with(|m| {
-                let e = m.borrow()[slot];
-                (e.set == self.id && e.region == code).then_some(e)
-            })
-            .ok()
-            .flatten();
-        let m = match memo {
-            Some(m) => m,
-            None => {
+        let mut f = Some(f);
+        let memo = MATCHES.try_with(|memo| {
+            let mut memo = memo.try_borrow_mut().ok()?;
+            let e = &mut memo[slot];
+            if e.set != self.id || e.region != code {
                 let mut m = Matches {
                     set: self.id,
                     region: code,
@@ -122,32 +166,43 @@ impl RiskAreaSet {
                 self.search(region, |i, kind| {
                     match m.found.get_mut(usize::from(m.len)) {
                         Some(e) => {
-                            *e = (i, kind);
+                            *e = Match::of(&self.areas[i as usize], kind);
                             m.len += 1;
                         }
                         None => more = true,
                     }
                 });
                 if more {
-                    // Too many to remember: searched again, each given to `f` as found.
-                    self.search(region, |i, kind| f(&self.areas[i as usize], kind));
-                    return;
+                    return None;
                 }
-                // Remembered in about the order the rules return findings in (definite before
-                // possible, latest day first, then by area): a match's day is the stay's last
-                // day capped by the designation's end, so latest-ending designations first.
-                m.found[..usize::from(m.len)].sort_unstable_by_key(|&(i, kind)| {
-                    let z = &self.areas[i as usize];
-                    let end = z.period.to.map_or(i32::MAX, |d| d.0);
-                    (kind == MatchKind::Possible, Reverse(end), z.area)
-                });
-                let _ = MATCHES.try_with(|memo| memo.borrow_mut()[slot] = m);
-                m
+                in_finding_order(&mut m.found[..usize::from(m.len)]);
+                *e = m;
             }
-        };
-        for &(i, kind) in &m.found[..usize::from(m.len)] {
-            f(&self.areas[i as usize], kind);
+            let f = f.take().expect("called once");
+            Some(f(&e.found[..usize::from(e.len)]))
+        });
+        if let Ok(Some(r)) = memo {
+            return r;
         }
+        // Too many to remember (or no memo at hand): gathered into the thread's spare list.
+        let f = f.take().expect("not called yet");
+        let mut spare = GATHERED
+            .try_with(|g| g.try_borrow_mut().map(|mut g| std::mem::take(&mut *g)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        spare.clear();
+        self.search(region, |i, kind| {
+            spare.push(Match::of(&self.areas[i as usize], kind))
+        });
+        in_finding_order(&mut spare);
+        let r = f(&spare);
+        let _ = GATHERED.try_with(|g| {
+            if let Ok(mut g) = g.try_borrow_mut() {
+                *g = spare;
+            }
+        });
+        r
     }
 
     /// Calls `f` with the index of every area whose risk unit contains `region` (definite) or
@@ -198,6 +253,13 @@ impl RiskAreaSet {
     }
 }
 
+/// Orders matches as [`RiskAreaSet::with_matches`] gives them: definite before possible, then a
+/// match's day is the stay's last day capped by the designation's end, so latest-ending
+/// designations first, then by area.
+fn in_finding_order(found: &mut [Match]) {
+    found.sort_unstable_by_key(|m| (m.kind == MatchKind::Possible, Reverse(m.to), m.area));
+}
+
 /// The province number of a padded code: its first two digits.
 #[inline]
 fn province(padded: u64) -> u32 {
@@ -213,7 +275,7 @@ mod tests {
     /// The (area, kind) matches of `region` in `set`, as `for_each_match` gives them.
     fn matches_of(set: &RiskAreaSet, region: RegionCode) -> Vec<(RegionCode, Day, MatchKind)> {
         let mut found = Vec::new();
-        set.for_each_match(region, |z, kind| found.push((z.area, z.period.from, kind)));
+        set.for_each_match(region, |m| found.push((m.area, m.from, m.kind)));
         found
     }
 
@@ -262,6 +324,16 @@ mod tests {
                     .all(|m| m.0 == county && m.2 == MatchKind::Definite)
             );
             assert_eq!(matches_of(&few, county).len(), 2);
+            // A search from inside another, while the memo is lent out, finds the same.
+            let (outer, inner) = few.with_matches(county, |outer| {
+                (
+                    outer.to_vec(),
+                    crowded.with_matches(county, |inner| inner.to_vec()),
+                )
+            });
+            assert_eq!(outer.len(), 2);
+            assert_eq!(inner.len(), 3);
+            assert_eq!(few.with_matches(county, |m| m.to_vec()), outer);
         }
     }
 }

@@ -86,6 +86,11 @@ pub enum RegionError {
 }
 
 impl RegionCode {
+    /// A valid code (province `11`) for places that hold a code before they hold a real one
+    /// and are never read before that.
+    pub(crate) const PLACEHOLDER: RegionCode =
+        RegionCode(NonZeroU64::new(110_000_000_000).expect("not zero"));
+
     /// Parses a code of 2, 4, 6, 9 or 12 digits and strips trailing all-zero groups
     /// (`110105000000` → `110105`).
     pub fn parse(s: &str) -> Result<RegionCode, RegionError> {

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::fmt;
 
-pub use super::matching::{MatchKind, RiskAreaSet};
+pub use super::matching::{Match, MatchKind, RiskAreaSet};
 use super::{
     CdcCategory, CommunityStatus, Day, PersonRecords, PhoneState, PhoneTail, RegionCode, Stay,
 };
@@ -509,29 +509,33 @@ pub fn evaluate_into(
             return;
         }
         let stay_bits = region_bits(Some(stay.region)) << 57 | tail_bits(tail);
-        areas.for_each_match(stay.region, |z, kind| {
-            let lo = lo0.max(z.period.from);
-            let hi = z.period.to.map_or(hi0, |t| hi0.min(t));
-            if lo > hi {
-                return;
+        areas.with_matches(stay.region, |found| {
+            for z in found {
+                let lo = lo0.max(z.from);
+                let hi = hi0.min(z.to);
+                if lo > hi {
+                    continue;
+                }
+                // Days up to the latest verification covering this unit are cleared; the
+                // uncleared days are a suffix of [lo, hi], so a match remains when it ends
+                // after that day.
+                if !p.verifications.is_empty()
+                    && let Some(v) = cleared_through(p, z.area.risk_unit(), day)
+                    && v >= hi
+                {
+                    continue;
+                }
+                let reason = if z.kind == MatchKind::Definite || policy == Policy::CityLevel {
+                    in_risk |= hi >= yesterday;
+                    Reason::VisitedRiskArea
+                } else {
+                    Reason::ItineraryImprecise
+                };
+                findings.push_ident(
+                    Finding::new(reason, Some(stay.region), Some(z.area), hi, tail),
+                    stay_bits | region_bits(Some(z.area)) << 17,
+                );
             }
-            // Days up to the latest verification covering this unit are cleared; the uncleared
-            // days are a suffix of [lo, hi], so a match remains when it ends after that day.
-            if let Some(v) = cleared_through(p, z.area.risk_unit(), day)
-                && v >= hi
-            {
-                return;
-            }
-            let reason = if kind == MatchKind::Definite || policy == Policy::CityLevel {
-                in_risk |= hi >= yesterday;
-                Reason::VisitedRiskArea
-            } else {
-                Reason::ItineraryImprecise
-            };
-            findings.push_ident(
-                Finding::new(reason, Some(stay.region), Some(z.area), hi, tail),
-                stay_bits | region_bits(Some(z.area)) << 17,
-            );
         });
     };
     // Latest stays first: feeds list a person's stays in time order, and the findings are
@@ -563,8 +567,8 @@ pub fn evaluate_into(
             continue;
         }
         let t = a.travel_day.min(day);
-        areas.for_each_match(a.origin, |z, _| {
-            if z.period.contains(t) {
+        areas.for_each_match(a.origin, |z| {
+            if z.contains(t) {
                 findings.push(Finding::new(
                     Reason::ArrivalUnregistered,
                     Some(a.origin),

@@ -27,6 +27,9 @@ pub struct RiskAreaSet {
     /// Bit `n` is set when some risk unit lies in province `n` (a code's first two digits): a
     /// stay in any other province matches nothing, which one test tells.
     provinces: u128,
+    /// Whether some region is designated more than once (several periods): only then can a
+    /// region's matches name one area twice.
+    repeats: bool,
     /// This set among all the sets the process has made (0 for the empty default set), so that
     /// a thread's memo of matches ([`MATCHES`]) tells one set's matches from another's.
     id: u64,
@@ -119,10 +122,14 @@ impl RiskAreaSet {
         let provinces = by_unit
             .iter()
             .fold(0, |bits, &(u, _)| bits | (1 << province(u)));
+        let mut designated: Vec<RegionCode> = areas.iter().map(|a| a.area).collect();
+        designated.sort_unstable();
+        let repeats = designated.windows(2).any(|w| w[0] == w[1]);
         RiskAreaSet {
             areas,
             by_unit,
             provinces,
+            repeats,
             id: NEXT_SET.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -130,6 +137,12 @@ impl RiskAreaSet {
     /// The designations, in the order given.
     pub fn areas(&self) -> &[RiskArea] {
         &self.areas
+    }
+
+    /// Whether some region is designated more than once; if not, the matches of a region name
+    /// every area at most once.
+    pub fn repeats_areas(&self) -> bool {
+        self.repeats
     }
 
     /// Calls `f` with every designation whose risk unit contains `region` (definite) or lies

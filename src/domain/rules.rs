@@ -306,13 +306,14 @@ impl<'a> Findings<'a> {
 
     #[inline(always)]
     fn push(&mut self, f: Finding) {
-        self.push_ident(f, ident(&f));
+        self.push_ident(f, ident(&f), true);
     }
 
     /// [`Findings::push`] with the finding's [`ident`] already worked out (a stay's matches
-    /// share its region and phone tail).
+    /// share its region and phone tail). `scan: false` says that no finding with the same key
+    /// has been pushed, which spares the search for it.
     #[inline(always)]
-    fn push_ident(&mut self, f: Finding, ident: u128) {
+    fn push_ident(&mut self, f: Finding, ident: u128, scan: bool) {
         debug_assert_eq!(ident, self::ident(&f));
         if !self.ready {
             self.list.push(f);
@@ -327,9 +328,10 @@ impl<'a> Findings<'a> {
         let key = key_of(f.reason, f.day, ident);
         let n = self.list.len();
         // The same finding with another day: it keeps the later one.
-        if let Some(i) = self.keys[..n]
-            .iter()
-            .position(|k| k & !DAY_BITS == key & !DAY_BITS)
+        if scan
+            && let Some(i) = self.keys[..n]
+                .iter()
+                .position(|k| k & !DAY_BITS == key & !DAY_BITS)
         {
             if f.day > self.list[i].day {
                 self.list[i] = f;
@@ -392,6 +394,10 @@ impl<'a> Findings<'a> {
         self.list.truncate(kept);
     }
 }
+
+/// Stays with distinct (region, phone tail) an evaluation remembers; past them every stay's
+/// findings are searched for as they are pushed.
+const SEEN_STAYS: usize = 8;
 
 /// Where a finding's day sits in its [`order_key`]: 27 bits above the 97 of [`ident`].
 const DAY_BITS: u128 = ((1 << 27) - 1) << 97;
@@ -502,6 +508,11 @@ pub fn evaluate_into(
     // what the others give.
     let yesterday = day.plus(-1);
     let mut in_risk = false;
+    // The (region, phone tail) of the stays matched so far: a stay with a new pair, in a set
+    // that names each area once, cannot give a finding already found, so its findings are
+    // pushed without a search.
+    let mut seen = [0u128; SEEN_STAYS];
+    let mut n_seen = 0;
     let mut match_stay = |stay: &Stay, tail: Option<PhoneTail>| {
         let lo0 = stay.first_day.max(ws);
         let hi0 = stay.last_day.min(day);
@@ -509,6 +520,12 @@ pub fn evaluate_into(
             return;
         }
         let stay_bits = region_bits(Some(stay.region)) << 57 | tail_bits(tail);
+        let scan =
+            areas.repeats_areas() || n_seen == SEEN_STAYS || seen[..n_seen].contains(&stay_bits);
+        if !scan {
+            seen[n_seen] = stay_bits;
+            n_seen += 1;
+        }
         areas.with_matches(stay.region, |found| {
             for z in found {
                 let lo = lo0.max(z.from);
@@ -534,6 +551,7 @@ pub fn evaluate_into(
                 findings.push_ident(
                     Finding::new(reason, Some(stay.region), Some(z.area), hi, tail),
                     stay_bits | region_bits(Some(z.area)) << 17,
+                    scan,
                 );
             }
         });
@@ -674,42 +692,62 @@ mod tests {
         }
 
         /// Findings pushed one by one — a few or more than `SCAN_LIMIT`, duplicates with other
-        /// days, days beyond what the packed key orders — come out as the contract says: unique
-        /// on their key with its latest day, strongest and latest first.
+        /// days, days beyond what the packed key orders, the first of a key pushed with or
+        /// without the search for it, definite matches promoted or not — come out as the
+        /// contract says: unique on their key with its latest day, strongest and latest first.
         #[test]
         fn pushed_findings_come_out_unique_latest_and_in_order(
             base in proptest::collection::vec(finding(), 1..12),
             picks in proptest::collection::vec(
-                (0..12usize, -3i32..3, proptest::option::of(any::<i32>())),
+                (0..12usize, -3i32..3, proptest::option::of(any::<i32>()), any::<bool>()),
                 0..40,
             ),
+            promote in proptest::option::of((0..12usize, -1i32..=1)),
         ) {
+            let key = |f: &Finding| (f.reason, f.region, f.risk_area, f.phone_tail);
+            // Promoted as of a day near one of the findings' own.
+            let promote = promote.map(|(i, shift)| base[i % base.len()].day.plus(shift));
             let mut pushed = Vec::new();
-            for (i, shift, far) in picks {
+            let mut code = Code::green();
+            let mut findings = Findings::new(&mut code.findings);
+            for (i, shift, far, search) in picks {
                 let mut f = base[i % base.len()];
                 f.day = far.filter(|d| d % 7 == 0).map_or(f.day.plus(shift), Day);
+                if promote.is_some() && f.reason == Reason::InRiskArea {
+                    // Only the promotion makes IN_RISK_AREA findings.
+                    f = Finding::new(Reason::VisitedRiskArea, f.region, f.risk_area, f.day, f.phone_tail);
+                }
+                let first = !pushed.iter().any(|g| key(g) == key(&f));
+                findings.push_ident(f, ident(&f), search || !first);
                 pushed.push(f);
             }
-            // The reference: the latest day of each key, sorted by the contract's tuple.
+            if let Some(d) = promote {
+                findings.promote_in_risk(d);
+            }
+            let ready = findings.order();
+            code.finish(ready);
+            // The reference: the latest day of each key, promoted, sorted by the contract's tuple.
             let mut latest: Vec<Finding> = Vec::new();
             for f in &pushed {
-                let k = (f.reason, f.region, f.risk_area, f.phone_tail);
-                match latest.iter_mut().find(|g| (g.reason, g.region, g.risk_area, g.phone_tail) == k) {
+                match latest.iter_mut().find(|g| key(g) == key(f)) {
                     Some(g) if f.day > g.day => *g = *f,
                     Some(_) => {}
                     None => latest.push(*f),
                 }
             }
-            latest.sort_by_key(|f| (f.reason, Reverse(f.day), f.region, f.risk_area, f.phone_tail));
-            let mut code = Code::green();
-            let mut findings = Findings::new(&mut code.findings);
-            for f in &pushed {
-                findings.push(*f);
+            if let Some(d) = promote {
+                latest.retain(|f| f.reason != Reason::VisitedRiskArea || f.day >= d);
+                for f in &mut latest {
+                    if f.reason == Reason::VisitedRiskArea {
+                        *f = Finding::new(Reason::InRiskArea, f.region, f.risk_area, f.day, f.phone_tail);
+                    }
+                }
             }
-            let ready = findings.order();
-            code.finish(ready);
+            latest.sort_by_key(|f| (f.reason, Reverse(f.day), f.region, f.risk_area, f.phone_tail));
             prop_assert_eq!(&code.findings, &latest);
-            prop_assert_eq!(Code::from_findings(pushed).findings, latest);
+            if promote.is_none() {
+                prop_assert_eq!(Code::from_findings(pushed).findings, latest);
+            }
         }
     }
 }

@@ -93,11 +93,7 @@ pub(crate) fn open_index_rereading_from(
     key: &Key,
     reread_from: usize,
 ) -> Result<(Index<Mmap>, super::pages::Pages), LoadError> {
-    let io = |source| LoadError::Io {
-        path: path.to_path_buf(),
-        cause: source,
-    };
-    let file = File::open(path).map_err(io)?;
+    let file = File::open(path).map_err(io_error(path))?;
     let index = map_verified(&file, path, key)?;
     let first = super::pages::huge_page_bytes(index.bytes());
     let len = index.len();
@@ -126,16 +122,20 @@ pub(crate) fn open_index_rereading_from(
     Ok((index, pages))
 }
 
+/// The error of an I/O failure on the index file at `path`.
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> LoadError + '_ {
+    move |cause| LoadError::Io {
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
 /// Maps `file` (at `path`), opens it as an index and verifies it whole.
 fn map_verified(file: &File, path: &Path, key: &Key) -> Result<Index<Mmap>, LoadError> {
-    let io = |source| LoadError::Io {
-        path: path.to_path_buf(),
-        cause: source,
-    };
     // SAFETY: index files are immutable: the builder writes a temporary file and renames it into
     // place, and nothing in healthcode writes to an existing index file. A file truncated under
     // the map by someone else would raise SIGBUS; that is outside healthcode's contract.
-    let map = unsafe { Mmap::map(file) }.map_err(io)?;
+    let map = unsafe { Mmap::map(file) }.map_err(io_error(path))?;
     // Large folios where the page cache can make them, so that the kernel maps the index in
     // 2 MiB pages (`serve::pages`); then the whole file read ahead, for the verification.
     #[cfg(target_os = "linux")]

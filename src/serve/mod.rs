@@ -5,6 +5,7 @@
 //! Invariant: request handlers never verify, parse or copy the index; they hold one snapshot
 //! for their whole life.
 
+pub mod admin;
 pub mod answer;
 pub mod auth;
 pub mod drain;
@@ -158,7 +159,7 @@ pub async fn serve_with(
         metrics: metrics.clone(),
     })
     .max_decoding_message_size(MAX_DECODED_MESSAGE);
-    let admin = AdminServer::new(grpc::AdminService {
+    let admin = AdminServer::new(admin::AdminService {
         state,
         metrics: metrics.clone(),
     })

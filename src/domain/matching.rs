@@ -1,10 +1,9 @@
 //! Which risk areas a stay's region matches (DOMAIN.md §4, "Match"): the risk areas in force
 //! indexed by risk unit, and each thread's memo of the matches of the regions it searched last.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::cell::RefCell;
 
 use super::{Day, Precision, RegionCode, RiskArea};
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use healthcode::audit::AUDIT_FILE;
 use healthcode::domain::{
     Day, IdNumber, Period, PersonRecords, Policy, Precision, RegionCode, RiskArea, RiskLevel,
     Verification,
@@ -637,6 +638,15 @@ async fn a_rebuild_folds_live_writes_once_and_they_survive_a_restart() {
             .await
             .unwrap_err();
         assert_eq!(busy.code(), tonic::Code::AlreadyExists, "{busy:?}");
+        // The refused second rebuild is in the audit log, with what it asked for.
+        let audit = std::fs::read_to_string(state_dir.join(AUDIT_FILE)).unwrap();
+        let refused = format!("refused: {}", busy.message());
+        assert!(
+            audit.lines().any(|l| l.contains("\"rebuild\"")
+                && l.contains(&refused)
+                && l.contains(&feeds.display().to_string())),
+            "no refused rebuild in the audit log:\n{audit}"
+        );
         let mut stages = Vec::new();
         let mut generation = 0;
         while let Some(p) = progress.next().await {

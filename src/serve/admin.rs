@@ -224,6 +224,19 @@ impl AdminService {
             .await;
         status
     }
+
+    /// What a write request's fields parsed into, or its refusal, recorded by `refused` with the
+    /// request as `record` describes it.
+    async fn or_refused<T>(
+        &self,
+        parsed: Result<T, Status>,
+        record: impl FnOnce() -> Record,
+    ) -> Result<T, Status> {
+        match parsed {
+            Ok(v) => Ok(v),
+            Err(s) => Err(self.refused(record(), s).await),
+        }
+    }
 }
 
 /// The name of a requested risk level, as the record of a refused request shows it.
@@ -377,17 +390,15 @@ impl Admin for AdminService {
                 text("reason", r.reason.clone())?,
             ))
         })();
-        let (area, level, from, to, operator, reason) = match parsed {
-            Ok(p) => p,
-            Err(s) => {
-                let rec = Record::new("set_risk_area", &who, &r.operator, &r.reason)
+        let (area, level, from, to, operator, reason) = self
+            .or_refused(parsed, || {
+                Record::new("set_risk_area", &who, &r.operator, &r.reason)
                     .with("area", &r.area)
                     .with("level", level_name(r.level))
                     .with("from", &r.from)
-                    .with("to", &r.to);
-                return Err(self.refused(rec, s).await);
-            }
-        };
+                    .with("to", &r.to)
+            })
+            .await?;
         let change = Change::SetRiskArea {
             area,
             level,
@@ -420,15 +431,13 @@ impl Admin for AdminService {
                 text("reason", r.reason.clone())?,
             ))
         })();
-        let (area, to, operator, reason) = match parsed {
-            Ok(p) => p,
-            Err(s) => {
-                let rec = Record::new("lift_risk_area", &who, &r.operator, &r.reason)
+        let (area, to, operator, reason) = self
+            .or_refused(parsed, || {
+                Record::new("lift_risk_area", &who, &r.operator, &r.reason)
                     .with("area", &r.area)
-                    .with("to", &r.to);
-                return Err(self.refused(rec, s).await);
-            }
-        };
+                    .with("to", &r.to)
+            })
+            .await?;
         let sequence = self
             .write(
                 who,
@@ -477,16 +486,15 @@ impl Admin for AdminService {
                 text("ticket", r.ticket.clone())?,
             ))
         })();
-        match parsed {
-            Ok((change, operator, ticket)) => self.ack(who, operator, ticket, change).await,
-            Err(s) => {
-                let rec = Record::new("record_verification", &who, &r.operator, &r.ticket)
+        let (change, operator, ticket) = self
+            .or_refused(parsed, || {
+                Record::new("record_verification", &who, &r.operator, &r.ticket)
                     .with("id_number", mask::id_text(r.id_number.trim()))
                     .with("verified_on", &r.verified_on)
-                    .with("scope", &r.scope);
-                Err(self.refused(rec, s).await)
-            }
-        }
+                    .with("scope", &r.scope)
+            })
+            .await?;
+        self.ack(who, operator, ticket, change).await
     }
 
     async fn record_registration(
@@ -511,16 +519,15 @@ impl Admin for AdminService {
                 text("reason", r.reason.clone())?,
             ))
         })();
-        match parsed {
-            Ok((change, operator, reason)) => self.ack(who, operator, reason, change).await,
-            Err(s) => {
-                let rec = Record::new("record_registration", &who, &r.operator, &r.reason)
+        let (change, operator, reason) = self
+            .or_refused(parsed, || {
+                Record::new("record_registration", &who, &r.operator, &r.reason)
                     .with("id_number", mask::id_text(r.id_number.trim()))
                     .with("registered_on", &r.registered_on)
-                    .with("community", &r.community);
-                Err(self.refused(rec, s).await)
-            }
-        }
+                    .with("community", &r.community)
+            })
+            .await?;
+        self.ack(who, operator, reason, change).await
     }
 
     async fn reload(
@@ -613,6 +620,8 @@ impl Admin for AdminService {
             let s = Status::invalid_argument("feeds: the feed directory is required");
             return Err(self.refused(rec(), s).await);
         }
+        // The progress callback takes `rec`; a start the state refuses is recorded the same way.
+        let refused_rec = rec.clone();
         self.audit(rec().outcome("requested")).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let state = self.state.clone();
@@ -666,10 +675,7 @@ impl Admin for AdminService {
                 RebuildRefused::Thread(_) => Status::unavailable(e.to_string()),
             });
         if let Err(s) = started {
-            let rec = Record::new("rebuild", &who, "", "")
-                .with("feeds", &r.feeds)
-                .with("force", r.force);
-            return Err(self.refused(rec, s).await);
+            return Err(self.refused(refused_rec(), s).await);
         }
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(rx),

@@ -30,15 +30,7 @@ for tool in redis-server redis-cli redis-benchmark python3; do
   fi
 done
 
-SRV=()
-GEN=()
-if [ -n "${SERVER_CPU:-}" ] && [ -n "${LOAD_CPU:-}" ]; then
-  SRV=(taskset -c "$SERVER_CPU")
-  GEN=(taskset -c "$LOAD_CPU")
-elif [ -n "${SERVER_CPU:-}${LOAD_CPU:-}" ]; then
-  echo "redis-compare: set both SERVER_CPU and LOAD_CPU, or neither" >&2
-  exit 2
-fi
+. loadtest/pin.sh
 
 cargo build --release -q -p healthcode-loadtest
 LT=target/release/loadtest

@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
+. loadtest/pin.sh
 
 cargo build --release -q -p healthcode-loadtest
 LT=target/release/loadtest
@@ -27,15 +28,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-GEN=()
 ceiling=(--ceiling)
-if [ -n "${SERVER_CPU:-}" ] || [ -n "${LOAD_CPU:-}" ]; then
-  if [ -z "${SERVER_CPU:-}" ] || [ -z "${LOAD_CPU:-}" ]; then
-    echo "targets: set both SERVER_CPU and LOAD_CPU, or neither" >&2
-    exit 2
-  fi
-  GEN=(taskset -c "$LOAD_CPU")
-  taskset -c "$SERVER_CPU" "$LT" ceiling --listen 127.0.0.1:0 "$@" 2>"$out/ceiling.log" &
+if [ ${#SRV[@]} -gt 0 ]; then
+  "${SRV[@]}" "$LT" ceiling --listen 127.0.0.1:0 "$@" 2>"$out/ceiling.log" &
   ceiling_pid=$!
   addr=
   for _ in $(seq 600); do

@@ -21,6 +21,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::alarm::Alarm;
 use crate::ids::{Kind, Pool};
 use crate::wire::{Answer, Conn, LeanCode};
 
@@ -529,6 +530,9 @@ async fn stream_lane<A: Answer>(
     sender.abort();
 }
 
+/// Requests an open-loop pacer behind its schedule dispatches before it lets other tasks run.
+const CATCH_UP: u64 = 64;
+
 /// Runs `plan` against `clients` (one per connection) with ids from `pool`.
 pub async fn run(
     plan: Plan,
@@ -583,12 +587,13 @@ pub async fn run(
             if let Some(rate) = rate {
                 let window = window.clone();
                 let live = live.clone();
-                tokio::task::spawn_blocking(move || {
+                tokio::spawn(async move {
                     pace(rate, start, &window, &live, |k, t0| {
                         pacer_txs[k as usize % pacer_txs.len()].send(t0).is_ok()
                     })
+                    .await
                 })
-                .await?;
+                .await??;
             }
         }
         (_, None) => {
@@ -611,7 +616,6 @@ pub async fn run(
             }
         }
         (_, Some(rate)) => {
-            let handle = tokio::runtime::Handle::current();
             let in_flight = Arc::new(AtomicU64::new(0));
             let mut cursors: Vec<Cursor> = (0..lanes)
                 .map(|l| Cursor::new(pool.clone(), l, lanes))
@@ -628,7 +632,9 @@ pub async fn run(
                 clients.clone(),
                 plan.clone(),
             );
-            let spawned = tokio::task::spawn_blocking(move || {
+            // The pacer is a task on a worker thread, so each call it starts is queued on that
+            // thread (no hand-over from a thread of its own, no wake-up per call).
+            let spawned = tokio::spawn(async move {
                 let mut spawned: Vec<tokio::task::JoinHandle<()>> = Vec::new();
                 pace(rate, start, &window2, &live2, |k, t0| {
                     let lane = k as usize % lanes;
@@ -645,7 +651,7 @@ pub async fn run(
                         live2.clone(),
                         in_flight.clone(),
                     );
-                    spawned.push(handle.spawn(async move {
+                    spawned.push(tokio::spawn(async move {
                         call(&mut client, &plan, &mut cur, t0, &window, &rec, &live).await;
                         in_flight.fetch_sub(1, Relaxed);
                     }));
@@ -654,10 +660,11 @@ pub async fn run(
                         spawned.retain(|h| !h.is_finished());
                     }
                     true
-                });
-                spawned
+                })
+                .await
+                .map(|()| spawned)
             })
-            .await?;
+            .await??;
             tasks.extend(spawned);
         }
     }
@@ -684,27 +691,34 @@ pub async fn run(
     })
 }
 
-/// The open-loop pacer, on its own thread: request `k` is meant to go out at
-/// `start + k / rate`; it sleeps until the next one is due and dispatches every due request with
-/// its intended time. A request it cannot dispatch (the generator's own in-flight limit) counts
-/// as a `GENERATOR_OVERLOADED` error, never silently skipped.
-fn pace(
+/// The open-loop pacer, a task of the runtime: request `k` is meant to go out at
+/// `start + k / rate`; it sleeps until the next one is due (`Alarm`, to the microsecond) and
+/// dispatches every due request with its intended time, letting the runtime's other tasks run
+/// now and then while it catches up. A request it cannot dispatch (the generator's own in-flight
+/// limit) counts as a `GENERATOR_OVERLOADED` error, never silently skipped.
+async fn pace(
     rate: f64,
     start: Instant,
     window: &Window,
     live: &Live,
     mut dispatch: impl FnMut(u64, Instant) -> bool,
-) {
+) -> anyhow::Result<()> {
+    let alarm = Alarm::new().context("the open-loop pacer's timer")?;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut k: u64 = 0;
     loop {
         let due = start + interval.mul_f64(k as f64);
         let now = Instant::now();
         if due > now {
-            std::thread::sleep(due - now);
+            alarm
+                .sleep(due - now)
+                .await
+                .context("the open-loop pacer's timer")?;
+        } else if k % CATCH_UP == CATCH_UP - 1 {
+            tokio::task::yield_now().await;
         }
         if !window.next(due) {
-            return;
+            return Ok(());
         }
         if !dispatch(k, due) {
             live.errors.fetch_add(1, Relaxed);

@@ -2,6 +2,7 @@
 //! against a ceiling server of the same stack (beside a run, or served alone), sweeps offered
 //! rates, and exports precomputed answers for the Redis comparison (`loadtest/redis-compare.sh`).
 
+mod alarm;
 mod balance;
 mod ceiling;
 mod chart;

@@ -7,7 +7,9 @@
 # With no flags it runs against the demo server (`healthcode serve --demo`). DURATION (seconds per
 # run, default 5; the ceiling comparisons run 3 alternating rounds of each side) and NO_REDIS=1
 # (skip the Redis comparison) are read from the environment. It exits 1 when a target could not
-# be measured (its line says so), after printing the others.
+# be measured (its line says so), after printing the others. With `cyclictest` installed
+# (Debian's rt-tests) it also prints how late a sleeping thread wakes here: the floor under the
+# open-loop tail.
 #
 # One core each: with SERVER_CPU and LOAD_CPU set (say 0 and 1), the load generator runs on
 # LOAD_CPU and the ceiling server (and Redis) on SERVER_CPU, in a process of its own as healthcode
@@ -74,6 +76,14 @@ if [ "${NO_REDIS:-0}" != 1 ]; then
   DURATION=$DURATION loadtest/redis-compare.sh "$@" | tee "$out/redis.txt" >&2 || failed=1
 fi
 
+# How late a sleeping thread wakes on this machine (on the generator's core when pinned): the
+# floor under any open-loop tail, since a call at half load waits for several such wake-ups.
+if command -v cyclictest >/dev/null; then
+  echo "== wake-up lateness: cyclictest -q -D 5 -i 500 -t 1 -h 20000 ${LOAD_CPU:+-a $LOAD_CPU}" >&2
+  cyclictest -q -D 5 -i 500 -t 1 -h 20000 ${LOAD_CPU:+-a "$LOAD_CPU"} >"$out/cyclictest.txt" 2>&1 ||
+    echo "cyclictest failed: $(tail -1 "$out/cyclictest.txt")" >"$out/cyclictest.failed"
+fi
+
 python3 - "$out" <<'EOF'
 import json, os, re, sys
 out = sys.argv[1]
@@ -127,6 +137,29 @@ elif h and h.get("ceiling"):
     line("open loop at half the unary peak, p99",
          f"{r['latency_us']['p99']/1000:.2f} ms at {r['offered_rate']:,.0f}/s (ceiling {c['latency_us']['p99']/1000:.2f} ms)",
          "<= 1 ms")
+cyc = os.path.join(out, "cyclictest.txt")
+if os.path.exists(os.path.join(out, "cyclictest.failed")):
+    line("wake-up lateness of a sleeping thread", open(os.path.join(out, "cyclictest.failed")).read().strip(), "well under 1 ms at p99.9")
+elif os.path.exists(cyc):
+    hist = {}
+    for l in open(cyc):
+        p = l.split()
+        if not l.startswith("#") and len(p) >= 2 and p[0].isdigit():
+            hist[int(p[0])] = hist.get(int(p[0]), 0) + int(p[1])
+        elif l.startswith("# Histogram Overflows:"):
+            hist[20000] = hist.get(20000, 0) + int(p[-1])  # 20 ms or later
+    total, seen, q = sum(hist.values()), 0, {}
+    for us in sorted(hist):
+        seen += hist[us]
+        for f in (0.5, 0.99, 0.999):
+            if f not in q and seen >= f * total:
+                q[f] = us
+    if total:
+        line("wake-up lateness of a sleeping thread",
+             f"p50 {q[0.5]} us, p99 {q[0.99]} us, p99.9 {q[0.999]} us (cyclictest)",
+             "well under 1 ms at p99.9")
+else:
+    line("wake-up lateness of a sleeping thread", "not measured: apt-get install rt-tests for cyclictest", "well under 1 ms at p99.9")
 for n in ["unary", "batch", "stream", "half"]:
     d = load(n)
     if d:

@@ -225,6 +225,36 @@ impl AdminService {
         status
     }
 
+    /// A live write about one person (a verification, a registration): parses the document
+    /// number and the request's own fields (`change`, given the person's key and masked
+    /// number), then acknowledges the change or audits its refusal with the request as
+    /// `details` adds it to the common fields.
+    async fn person_write(
+        &self,
+        who: String,
+        f: PersonWrite<'_>,
+        change: impl FnOnce(u64, String) -> Result<Change, Status>,
+        details: impl FnOnce(Record) -> Record,
+    ) -> Result<Response<proto::WriteAck>, Status> {
+        let parsed = (|| {
+            let (person, masked) = person(&self.state, f.id_number)?;
+            Ok((
+                change(person, masked)?,
+                text("operator", f.operator.to_string())?,
+                text(f.reason_field, f.reason.to_string())?,
+            ))
+        })();
+        let (change, operator, reason) = self
+            .or_refused(parsed, || {
+                details(
+                    Record::new(f.action, &who, f.operator, f.reason)
+                        .with("id_number", mask::id_text(f.id_number.trim())),
+                )
+            })
+            .await?;
+        self.ack(who, operator, reason, change).await
+    }
+
     /// What a write request's fields parsed into, or its refusal, recorded by `refused` with the
     /// request as `record` describes it.
     async fn or_refused<T>(
@@ -237,6 +267,16 @@ impl AdminService {
             Err(s) => Err(self.refused(record(), s).await),
         }
     }
+}
+
+/// The fields every live write about one person carries, and how its audit record names them.
+struct PersonWrite<'a> {
+    action: &'static str,
+    id_number: &'a str,
+    operator: &'a str,
+    reason: &'a str,
+    /// The request's name for `reason` (`ticket` for a verification).
+    reason_field: &'static str,
 }
 
 /// The name of a requested risk level, as the record of a refused request shows it.
@@ -466,35 +506,36 @@ impl Admin for AdminService {
         self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
-        let parsed = (|| {
-            let (person, masked) = person(&self.state, &r.id_number)?;
-            let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
-            let scope = if r.scope.trim().is_empty() {
-                None
-            } else {
-                Some(known_region(&self.state, "scope", &r.scope)?)
-            };
-            let change = Change::Verification {
-                person,
-                masked,
-                verified_on,
-                scope,
-            };
-            Ok((
-                change,
-                text("operator", r.operator.clone())?,
-                text("ticket", r.ticket.clone())?,
-            ))
-        })();
-        let (change, operator, ticket) = self
-            .or_refused(parsed, || {
-                Record::new("record_verification", &who, &r.operator, &r.ticket)
-                    .with("id_number", mask::id_text(r.id_number.trim()))
-                    .with("verified_on", &r.verified_on)
+        let fields = PersonWrite {
+            action: "record_verification",
+            id_number: &r.id_number,
+            operator: &r.operator,
+            reason: &r.ticket,
+            reason_field: "ticket",
+        };
+        self.person_write(
+            who,
+            fields,
+            |person, masked| {
+                let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
+                let scope = if r.scope.trim().is_empty() {
+                    None
+                } else {
+                    Some(known_region(&self.state, "scope", &r.scope)?)
+                };
+                Ok(Change::Verification {
+                    person,
+                    masked,
+                    verified_on,
+                    scope,
+                })
+            },
+            |rec| {
+                rec.with("verified_on", &r.verified_on)
                     .with("scope", &r.scope)
-            })
-            .await?;
-        self.ack(who, operator, ticket, change).await
+            },
+        )
+        .await
     }
 
     async fn record_registration(
@@ -504,30 +545,30 @@ impl Admin for AdminService {
         self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
-        let parsed = (|| {
-            let (person, masked) = person(&self.state, &r.id_number)?;
-            let registered_on = day_or_today(&self.state, "registered_on", &r.registered_on)?;
-            let change = Change::Registration {
-                person,
-                masked,
-                registered_on,
-                community: text("community", r.community.clone())?,
-            };
-            Ok((
-                change,
-                text("operator", r.operator.clone())?,
-                text("reason", r.reason.clone())?,
-            ))
-        })();
-        let (change, operator, reason) = self
-            .or_refused(parsed, || {
-                Record::new("record_registration", &who, &r.operator, &r.reason)
-                    .with("id_number", mask::id_text(r.id_number.trim()))
-                    .with("registered_on", &r.registered_on)
+        let fields = PersonWrite {
+            action: "record_registration",
+            id_number: &r.id_number,
+            operator: &r.operator,
+            reason: &r.reason,
+            reason_field: "reason",
+        };
+        self.person_write(
+            who,
+            fields,
+            |person, masked| {
+                Ok(Change::Registration {
+                    person,
+                    masked,
+                    registered_on: day_or_today(&self.state, "registered_on", &r.registered_on)?,
+                    community: text("community", r.community.clone())?,
+                })
+            },
+            |rec| {
+                rec.with("registered_on", &r.registered_on)
                     .with("community", &r.community)
-            })
-            .await?;
-        self.ack(who, operator, reason, change).await
+            },
+        )
+        .await
     }
 
     async fn reload(

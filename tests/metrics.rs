@@ -303,6 +303,15 @@ async fn calls_are_counted_by_method_and_code_and_answers_by_colour_and_finding(
     ] {
         assert_eq!(sample(&text, h, &getcode), 3.0, "{h}");
     }
+    // The answered call alone, not the invalid id nor the refused credentials.
+    assert_eq!(
+        sample(
+            &text,
+            "healthcode_request_ok_duration_seconds_count",
+            &getcode
+        ),
+        1.0
+    );
     let mut inf = getcode.to_vec();
     inf.push(("le", "+Inf"));
     assert_eq!(

@@ -181,6 +181,8 @@ struct Shard {
     calls: [[AtomicU64; N_CODES]; N_METHODS],
     processing: [Latency; N_METHODS],
     total: [Latency; N_METHODS],
+    /// `total` of the calls that ended `OK` alone.
+    ok: [Latency; N_METHODS],
     colors: [AtomicU64; N_COLORS],
     reasons: [AtomicU64; N_REASONS],
     unknown: AtomicU64,
@@ -313,6 +315,9 @@ impl Metrics {
         let code = usize::from(code).min(N_CODES - 1);
         s.calls[method.0 as usize][code].fetch_add(1, Ordering::Relaxed);
         s.total[method.0 as usize].observe(d);
+        if code == tonic::Code::Ok as usize {
+            s.ok[method.0 as usize].observe(d);
+        }
     }
 
     /// Adds the answers of one call.
@@ -384,6 +389,7 @@ fn sum(shards: &[Shard]) -> Sums {
             for (dst, src) in [
                 (&mut t.processing[m], &s.processing[m]),
                 (&mut t.total[m], &s.total[m]),
+                (&mut t.ok[m], &s.ok[m]),
             ] {
                 for b in 0..N_BUCKETS {
                     dst.buckets[b] += load(&src.buckets[b]);
@@ -441,6 +447,7 @@ struct Sums {
     calls: [[u64; N_CODES]; N_METHODS],
     processing: [LatencySum; N_METHODS],
     total: [LatencySum; N_METHODS],
+    ok: [LatencySum; N_METHODS],
     colors: [u64; N_COLORS],
     reasons: [u64; N_REASONS],
     unknown: u64,
@@ -455,6 +462,7 @@ impl Default for Sums {
             calls: [[0; N_CODES]; N_METHODS],
             processing: [LatencySum::default(); N_METHODS],
             total: [LatencySum::default(); N_METHODS],
+            ok: [LatencySum::default(); N_METHODS],
             colors: [0; N_COLORS],
             reasons: [0; N_REASONS],
             unknown: 0,
@@ -528,6 +536,12 @@ impl Collector for Recorded {
                 "From a call's headers arriving to its last frame handed to HTTP/2 (or the \
                  call ending early): processing plus sending; for StreamCodes, the stream's life.",
                 &t.total,
+            ),
+            (
+                "request_ok_duration_seconds",
+                "request_duration_seconds of the calls that ended OK alone: the latency of the \
+                 calls answered, unblurred by refusals and by calls the client gave up on.",
+                &t.ok,
             ),
         ] {
             let mut e = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;

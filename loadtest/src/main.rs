@@ -9,6 +9,7 @@ mod chart;
 mod drive;
 mod ids;
 mod report;
+mod scrape;
 mod wire;
 
 /// mimalloc, as the server: the generator allocates per request and should take little CPU.
@@ -51,20 +52,8 @@ enum Command {
         target: Target,
         #[command(flatten)]
         load: Load,
-        /// Open loop: requests (stream: messages) per second over all connections.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Also run the same load against the ceiling server and report the ratio.
-        #[arg(long)]
-        ceiling: bool,
-        /// The ceiling server is the one already serving at this address (`loadtest ceiling`,
-        /// say pinned to the server's core) rather than one started in this process; implies
-        /// --ceiling.
-        #[arg(long, value_name = "ADDR")]
-        ceiling_server: Option<String>,
-        /// Runs of each target, alternating healthcode and the ceiling; figures are over all.
-        #[arg(long, default_value_t = 1)]
-        rounds: usize,
+        #[command(flatten)]
+        opts: RunOpts,
         #[command(flatten)]
         out: Output,
     },
@@ -112,6 +101,30 @@ enum Command {
 }
 
 /// Which server, with which credentials and ids.
+/// What `run` adds to the load: open loop, the ceiling beside, rounds, the server's own view.
+#[derive(Args, Clone)]
+struct RunOpts {
+    /// Open loop: requests (stream: messages) per second over all connections.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Also run the same load against the ceiling server and report the ratio.
+    #[arg(long)]
+    ceiling: bool,
+    /// The ceiling server is the one already serving at this address (`loadtest ceiling`,
+    /// say pinned to the server's core) rather than one started in this process; implies
+    /// --ceiling.
+    #[arg(long, value_name = "ADDR")]
+    ceiling_server: Option<String>,
+    /// Runs of each target, alternating healthcode and the ceiling; figures are over all.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// The server's metrics (`healthcode serve --metrics ADDR`: http://ADDR/metrics), scraped
+    /// as the measured window opens and closes: the report adds the calls the server counted
+    /// by code and the latency of those it answered OK, timed by the server.
+    #[arg(long, value_name = "URL")]
+    server_metrics: Option<String>,
+}
+
 #[derive(Args, Clone)]
 struct Target {
     /// The server. Repeat it, or separate addresses by commas, to spread the load over replicas:
@@ -379,15 +392,34 @@ fn progress(label: String, live: Arc<Live>, total: Duration) -> impl FnOnce() {
 
 /// Connects `plan.connections` clients to `servers` (each balanced over all of them when there
 /// are several) and runs `plan`.
+/// Where a run's calls go, and how.
+struct Dial<'a> {
+    /// The target's name on the progress line.
+    target: &'a str,
+    servers: &'a [String],
+    token: Option<&'a str>,
+    /// Decode every field of every answer.
+    full: bool,
+    /// The target's metrics, scraped as the measured window opens and closes.
+    metrics: Option<&'a str>,
+}
+
+/// The scrapes of the target's metrics as a run's measured window opened and closed.
+type Scrapes = (scrape::Scrape, scrape::Scrape);
+
 fn measure(
     rt: &tokio::runtime::Runtime,
-    target: &str,
-    servers: &[String],
-    token: Option<&str>,
+    dial: &Dial,
     plan: &Plan,
     pool: &Arc<Pool>,
-    full: bool,
-) -> anyhow::Result<drive::Outcome> {
+) -> anyhow::Result<(drive::Outcome, Option<Scrapes>)> {
+    let Dial {
+        target,
+        servers,
+        token,
+        full,
+        metrics,
+    } = *dial;
     let live = Arc::new(Live::default());
     let (clients, replicas) = rt.block_on(async {
         let mut v = Vec::new();
@@ -410,11 +442,41 @@ fn measure(
         anyhow::Ok((v, Some(replicas)))
     })?;
     let total = plan.warmup + plan.duration;
+    let joined = |h: std::thread::JoinHandle<anyhow::Result<scrape::Scrape>>| {
+        h.join().expect("the scraping thread does not panic")
+    };
+    // The window opens when the warm-up ends; without one, with the first call, so the scrape
+    // comes first.
+    let mut opening = metrics.map(|url| {
+        let (url, method, warmup) = (url.to_string(), plan.method, plan.warmup);
+        std::thread::spawn(move || {
+            std::thread::sleep(warmup);
+            scrape::Scrape::take(&url, method)
+        })
+    });
+    let mut opened = None;
+    if plan.warmup.is_zero()
+        && let Some(h) = opening.take()
+    {
+        opened = Some(joined(h)?);
+    }
     let done = progress(target.to_string(), live.clone(), total);
     let outcome = rt.block_on(drive::run(plan.clone(), clients, pool.clone(), live));
     done();
     drop(replicas);
-    outcome
+    let outcome = outcome?;
+    let scrapes = match metrics {
+        Some(url) => {
+            let before = match (opened, opening) {
+                (Some(s), _) => s,
+                (None, Some(h)) => joined(h)?,
+                (None, None) => unreachable!("a scrape was started"),
+            };
+            Some((before, scrape::Scrape::take(url, plan.method)?))
+        }
+        None => None,
+    };
+    Ok((outcome, scrapes))
 }
 
 /// Starts the ceiling server on `listen`, its constant answer the one `server` gives the pool's
@@ -475,16 +537,19 @@ fn emit(out: &Output, text: &str, json: serde_json::Value) -> anyhow::Result<()>
     Ok(())
 }
 
-fn run(
-    target: Target,
-    load: Load,
-    rate: Option<f64>,
-    with_ceiling: bool,
-    ceiling_at: Option<String>,
-    rounds: usize,
-    out: Output,
-) -> anyhow::Result<bool> {
+fn run(target: Target, load: Load, opts: RunOpts, out: Output) -> anyhow::Result<bool> {
+    let RunOpts {
+        rate,
+        ceiling: with_ceiling,
+        ceiling_server: ceiling_at,
+        rounds,
+        server_metrics,
+    } = opts;
     let plan = load.plan(rate)?;
+    if let Some(url) = &server_metrics {
+        // A wrong address is found now, not after the run.
+        scrape::Scrape::take(url, plan.method)?;
+    }
     let (token, pool) = target.prepare()?;
     let rt = load.runtime()?;
     let mut machine = Machine::start();
@@ -510,40 +575,44 @@ fn run(
     // both sides alike; each side's rounds are summed.
     let mut hc_all: Option<drive::Outcome> = None;
     let mut ceiling_all: Option<drive::Outcome> = None;
+    let mut server_view = None;
     for round in 0..rounds.max(1) {
         if rounds > 1 {
             eprintln!("loadtest: round {} of {rounds}", round + 1);
         }
-        let o = measure(
-            &rt,
-            "healthcode",
-            &target.servers,
-            token.as_deref(),
-            &plan,
-            &pool,
-            load.full_decode,
-        )?;
+        let dial = Dial {
+            target: "healthcode",
+            servers: &target.servers,
+            token: token.as_deref(),
+            full: load.full_decode,
+            metrics: server_metrics.as_deref(),
+        };
+        let (o, scrapes) = measure(&rt, &dial, &plan, &pool)?;
         drive::Outcome::add(&mut hc_all, o);
+        if let Some((before, after)) = scrapes {
+            server_view
+                .get_or_insert_with(scrape::ServerView::default)
+                .add(&before, &after);
+        }
         if let Some(addr) = &ceiling_addr {
-            let o = measure(
-                &rt,
-                "ceiling",
-                std::slice::from_ref(addr),
-                token.as_deref(),
-                &plan,
-                &pool,
-                load.full_decode,
-            )?;
+            let dial = Dial {
+                target: "ceiling",
+                servers: std::slice::from_ref(addr),
+                metrics: None,
+                ..dial
+            };
+            let (o, _) = measure(&rt, &dial, &plan, &pool)?;
             drive::Outcome::add(&mut ceiling_all, o);
         }
     }
     drop(ceiling_server);
-    let hc = Report::new(
+    let mut hc = Report::new(
         "healthcode",
         &target.servers.join(","),
         &plan,
         &hc_all.expect("one round at least"),
     );
+    hc.server_view = server_view;
     let ceiling = ceiling_all
         .map(|o| Report::new("ceiling", ceiling_addr.as_deref().unwrap_or(""), &plan, &o));
     machine.finish();
@@ -598,15 +667,14 @@ fn sweep(
     // One run against healthcode at `rate` (None: closed loop).
     let at = |rate: Option<f64>| -> anyhow::Result<Report> {
         let plan = load.plan(rate)?;
-        let o = measure(
-            &rt,
-            "healthcode",
-            &target.servers,
-            token.as_deref(),
-            &plan,
-            &pool,
-            load.full_decode,
-        )?;
+        let dial = Dial {
+            target: "healthcode",
+            servers: &target.servers,
+            token: token.as_deref(),
+            full: load.full_decode,
+            metrics: None,
+        };
+        let (o, _) = measure(&rt, &dial, &plan, &pool)?;
         Ok(Report::new(
             "healthcode",
             &target.servers.join(","),
@@ -741,12 +809,9 @@ fn main() -> std::process::ExitCode {
         Command::Run {
             target,
             load,
-            rate,
-            ceiling,
-            ceiling_server,
-            rounds,
+            opts,
             out,
-        } => run(target, load, rate, ceiling, ceiling_server, rounds, out),
+        } => run(target, load, opts, out),
         Command::Sweep {
             target,
             load,

@@ -90,6 +90,9 @@ pub struct Report {
     /// (percentile, latency µs) points for the chart.
     #[serde(skip)]
     pub curve: Vec<(f64, f64)>,
+    /// What the server's own metrics counted in the same window (`--server-metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_view: Option<crate::scrape::ServerView>,
 }
 
 impl Report {
@@ -151,6 +154,7 @@ impl Report {
                 surprises: t.surprises,
             },
             curve,
+            server_view: None,
         }
     }
 
@@ -254,6 +258,9 @@ impl Report {
                 self.retried.values().sum::<u64>(),
                 list.join(", ")
             );
+        }
+        if let Some(v) = &self.server_view {
+            s.push_str(&v.text());
         }
         s
     }

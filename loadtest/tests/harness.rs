@@ -25,6 +25,8 @@ struct World {
     _dir: tempfile::TempDir,
     feeds: std::path::PathBuf,
     addr: SocketAddr,
+    /// The server's Prometheus endpoint (`http://ADDR/metrics`).
+    metrics: SocketAddr,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -59,20 +61,34 @@ fn world() -> World {
     ));
     let tokens = Tokens::parse(&format!("query app {TOKEN}\n"), "test").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let addr = rt.block_on(async {
+    let (addr, metrics) = rt.block_on(async {
+        let options = serve::Options::default();
+        let recorder = serve::Metrics::new(state.clone(), options.limits.clone());
+        let (listener, metrics) = serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        tokio::spawn(serve::metrics_http::serve(
+            listener,
+            recorder.clone(),
+            std::future::pending(),
+        ));
         let (listener, addr) = serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        tokio::spawn(serve::serve(
+        let options = serve::Options {
+            metrics: Some(recorder),
+            ..options
+        };
+        tokio::spawn(serve::serve_with(
             state,
             tokens,
             listener,
             std::future::pending(),
+            options,
         ));
-        addr
+        (addr, metrics)
     });
     World {
         _dir: dir,
         feeds,
         addr,
+        metrics,
         _rt: rt,
     }
 }
@@ -152,6 +168,56 @@ fn every_method_answers_the_requests_asked_for_with_the_mix_made() {
         assert_eq!(count(&a["surprises"]), 0, "{method}: {a}");
         assert!(r["ceiling"].is_null());
     }
+}
+
+#[test]
+fn the_servers_own_count_and_timing_of_the_run_are_reported_beside_the_clients() {
+    let w = world();
+    let server = format!("http://{}", w.addr);
+    let metrics = format!("http://{}/metrics", w.metrics);
+    // Calls before the run are not the run's.
+    run_requests(&server, &w.feeds, "100", &[]);
+    for (method, requests) in [("unary", 300), ("batch", 40)] {
+        let r = run_requests(
+            &server,
+            &w.feeds,
+            &requests.to_string(),
+            &[
+                "--method",
+                method,
+                "--batch",
+                "20",
+                "--server-metrics",
+                &metrics,
+            ],
+        );
+        let hc = &r["healthcode"];
+        let v = &hc["server_view"];
+        let calls = v["calls"].as_object().unwrap();
+        // The server counted exactly the run's calls (a unary call for an invalid id is
+        // INVALID_ARGUMENT, a batch answers it in place).
+        assert_eq!(calls.values().map(count).sum::<u64>(), requests, "{v}");
+        let invalid = if method == "unary" {
+            count(&hc["answers"]["invalid"])
+        } else {
+            0
+        };
+        assert_eq!(count(&calls["OK"]), requests - invalid, "{v}");
+        if invalid > 0 {
+            assert_eq!(count(&calls["INVALID_ARGUMENT"]), invalid, "{v}");
+        }
+        // Each percentile is a bucket bound, and they do not decrease.
+        let l = &v["ok_latency_us"];
+        let p: Vec<f64> = ["p50", "p90", "p99", "p999"]
+            .iter()
+            .map(|q| l[q].as_f64().unwrap_or_else(|| panic!("{q} in {v}")))
+            .collect();
+        assert!(p[0] >= 10.0 && p.windows(2).all(|w| w[0] <= w[1]), "{v}");
+        assert!(v["ok_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    // Without the option the report has no server view.
+    let r = run_requests(&server, &w.feeds, "10", &[]);
+    assert!(r["healthcode"].get("server_view").is_none());
 }
 
 #[test]

@@ -181,25 +181,6 @@ impl AdminService {
 }
 
 impl AdminService {
-    /// Makes a change that needs no check durable and acknowledges it.
-    async fn ack(
-        &self,
-        caller: String,
-        operator: String,
-        reason: String,
-        change: Change,
-    ) -> Result<Response<proto::WriteAck>, Status> {
-        let sequence = self
-            .write(caller, operator, reason, change, |_, _| Ok(()))
-            .await?;
-        Ok(Response::new(proto::WriteAck {
-            sequence,
-            ..Default::default()
-        }))
-    }
-}
-
-impl AdminService {
     /// Makes an audit record of an action that is not a live write durable (on a blocking
     /// thread, for the fsync). Without a state directory there is no audit log to write.
     async fn audit(&self, r: Record) -> Result<(), Status> {
@@ -227,8 +208,8 @@ impl AdminService {
 
     /// A live write about one person (a verification, a registration): parses the document
     /// number and the request's own fields (`change`, given the person's key and masked
-    /// number), then acknowledges the change or audits its refusal with the request as
-    /// `details` adds it to the common fields.
+    /// number), then makes the change durable and acknowledges it, or audits its refusal with
+    /// the request as `details` adds it to the common fields.
     async fn person_write(
         &self,
         who: String,
@@ -252,7 +233,13 @@ impl AdminService {
                 )
             })
             .await?;
-        self.ack(who, operator, reason, change).await
+        let sequence = self
+            .write(who, operator, reason, change, |_, _| Ok(()))
+            .await?;
+        Ok(Response::new(proto::WriteAck {
+            sequence,
+            ..Default::default()
+        }))
     }
 
     /// What a write request's fields parsed into, or its refusal, recorded by `refused` with the

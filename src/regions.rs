@@ -99,9 +99,11 @@ impl RegionTable {
 
     /// Adds or replaces a region from the four columns of a `regions.csv` row.
     ///
-    /// Codes are normalised: a row whose code has a zero group (`441900`, Dongguan's
-    /// county-level row) names the same region as its normalised code (`4419`) and only adds it
-    /// when that code is not in the table yet.
+    /// Codes are normalised. A zero-padded code declaring its normalised code's level
+    /// (`110105000000`, level 3) is that region written long, and adds or replaces it like any
+    /// row. A code with a zero group declaring a finer level than its normalised code's
+    /// (`441900`, level 3: Dongguan's county-level row, which normalises to the city `4419`) is
+    /// an alias of that region and only adds it when that code is not in the table yet.
     pub fn insert_row(
         &mut self,
         code: &str,
@@ -122,7 +124,7 @@ impl RegionTable {
             .parse::<u8>()
             .ok()
             .and_then(Precision::from_level);
-        let aliased = c.to_string().len() != code.len();
+        let aliased = c.to_string().len() != code.trim().len() && declared != Some(c.precision());
         if !aliased && declared != Some(c.precision()) {
             return Err(RegionRowError::Level {
                 code: c,
@@ -258,5 +260,16 @@ mod tests {
         t.insert_row("110105", "朝阳区", "1101", "3").unwrap();
         t.insert_row("110105", "新朝阳区", "1101", "3").unwrap();
         assert_eq!(t.name(r("110105")), "新朝阳区");
+        // The same county written zero-padded, at its own level, replaces it too.
+        t.insert_row("110105000000", "朝阳", "110100000000", "3")
+            .unwrap();
+        assert_eq!(t.name(r("110105")), "朝阳");
+        t.insert_row("110105000", "朝阳区", "1101", "3").unwrap();
+        assert_eq!(t.name(r("110105")), "朝阳区");
+        assert_eq!(t.get(r("110105")).unwrap().parent, Some(r("1101")));
+        // A county-level row that normalises to the city is an alias: the city keeps its name.
+        t.insert_row("110100", "市辖区（县级）", "1101", "3")
+            .unwrap();
+        assert_eq!(t.name(r("1101")), "市辖区");
     }
 }

@@ -366,6 +366,36 @@ fn an_index_built_with_another_key_is_refused() {
 }
 
 #[test]
+fn build_warns_of_unknown_columns_and_files_as_check_does() {
+    let home = tempfile::tempdir().unwrap();
+    let d = FeedDir::new();
+    d.write(
+        "risk_areas.csv",
+        &[
+            "note,area,level,from,to",
+            "first wave,110105,high,2022-05-01,",
+        ],
+    );
+    // A misnamed file: its rows reach no index, so the operator must hear of it.
+    d.write(
+        "risk_area.csv",
+        &["area,level,from,to", "310101,high,2022-05-01,"],
+    );
+    let out = d.join("x.hcx");
+    let run = healthcode_at(
+        home.path(),
+        &["build", "--feeds", s(d.path()), "--out", s(&out)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for w in [
+        "healthcode: warning: risk_areas.csv: unknown column \"note\" ignored",
+        "healthcode: warning: risk_area.csv: not a feed file, ignored",
+    ] {
+        assert!(run.stderr.contains(w), "{w:?} in:\n{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_missing_file_is_named_with_its_cause_said_once() {
     let b = built();
     let dir = tempfile::tempdir().unwrap();

@@ -622,6 +622,8 @@ async fn a_rebuild_folds_live_writes_once_and_they_survive_a_restart() {
         let feed_verifications = precords.verifications.len() - 1;
         assert_eq!(in_index(&state.current()), (feed_verifications, 1));
 
+        // A misnamed feed file: the rebuild says it left it out.
+        std::fs::write(feeds.join("risk_area.csv"), "area,level,from,to\n").unwrap();
         let mut progress = admin
             .rebuild(proto::RebuildRequest {
                 feeds: feeds.display().to_string(),
@@ -648,13 +650,21 @@ async fn a_rebuild_folds_live_writes_once_and_they_survive_a_restart() {
             "no refused rebuild in the audit log:\n{audit}"
         );
         let mut stages = Vec::new();
+        let mut built = String::new();
         let mut generation = 0;
         while let Some(p) = progress.next().await {
             let p = p.expect("the rebuild succeeds");
             stages.push(p.stage.clone());
+            if p.stage == "built" {
+                built = p.message.clone();
+            }
             generation = p.generation;
         }
         assert_eq!(generation, 2, "stages: {stages:?}");
+        assert!(
+            built.contains("warning: risk_area.csv: not a feed file, ignored"),
+            "{built}"
+        );
         assert_eq!(stages.first().map(String::as_str), Some("started"));
         assert!(stages.contains(&"encoding".to_string()));
         assert_eq!(stages.last().map(String::as_str), Some("swapped"));

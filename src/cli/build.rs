@@ -121,12 +121,14 @@ pub fn build(
         Ok(o) => o,
         Err(PipelineError::Feeds(e @ FeedError::TooManyRejects { .. })) => {
             if let FeedError::TooManyRejects { report, .. } = &e {
+                super::check::print_warnings(report);
                 eprint!("{}", report.summary_table());
             }
             return Err(BuildFailure::Threshold(e.to_string()));
         }
         Err(e) => return Err(BuildFailure::Other(e.into())),
     };
+    super::check::print_warnings(&outcome.report);
     eprint!("{}", outcome.report.summary_table());
     let s = &outcome.stats;
     eprintln!(

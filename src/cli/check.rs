@@ -86,12 +86,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Warnings, then the per-file table, to stderr.
-fn summarise(report: &Report, rejects: Option<&Path>) {
+/// A feed directory's warnings (unknown columns and files, empty files: what rejects no row
+/// but may mean a misnamed file or column), one line each, to stderr.
+pub fn print_warnings(report: &Report) {
     let mut err = io::stderr().lock();
     for w in &report.warnings {
         let _ = writeln!(err, "healthcode: warning: {w}");
     }
+}
+
+/// Warnings, then the per-file table, to stderr.
+fn summarise(report: &Report, rejects: Option<&Path>) {
+    print_warnings(report);
+    let mut err = io::stderr().lock();
     let _ = write!(err, "{}", report.summary_table());
     if let Some(path) = rejects {
         let _ = writeln!(

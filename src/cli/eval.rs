@@ -90,6 +90,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 stage(s.describe())
             })
             .with_context(|| format!("building the index of {}", feeds.display()))?;
+            super::check::print_warnings(&outcome.report);
             let rejected = outcome.report.total_rejected();
             if rejected > 0 {
                 eprintln!(

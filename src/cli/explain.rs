@@ -43,6 +43,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         strict: false,
     };
     let (feeds, report) = feeds::load(&args.feeds, &opts, &mut std::io::sink())?;
+    super::check::print_warnings(&report);
     if report.total_rejected() > 0 {
         eprintln!(
             "healthcode: {} rejected rows ignored (see `healthcode check`)",

@@ -296,16 +296,22 @@ fn log_rebuild(e: &RebuildEvent) {
             rows,
             rejected,
             seconds,
+            warnings,
             ..
-        } => tracing::info!(
-            kind = "rebuild",
-            stage = "built",
-            persons,
-            rows,
-            rejected,
-            seconds,
-            "rebuild: built {persons} persons from {rows} feed rows ({rejected} rejected) in {seconds:.1} s"
-        ),
+        } => {
+            for w in warnings {
+                tracing::warn!(kind = "rebuild", stage = "built", warning = %w, "rebuild: {w}");
+            }
+            tracing::info!(
+                kind = "rebuild",
+                stage = "built",
+                persons,
+                rows,
+                rejected,
+                seconds,
+                "rebuild: built {persons} persons from {rows} feed rows ({rejected} rejected) in {seconds:.1} s"
+            )
+        }
         RebuildEvent::Swapped { generation } => tracing::info!(
             kind = "rebuild",
             stage = "swapped",
@@ -349,13 +355,18 @@ fn progress(e: RebuildEvent) -> Result<proto::RebuildProgress, Status> {
             rejected,
             rejects,
             seconds,
+            warnings,
         } => p(
             "built",
             0,
             0,
             format!(
-                "{persons} persons from {rows} feed rows ({rejected} rejected, listed in {}) in {seconds:.1} s",
-                rejects.display()
+                "{persons} persons from {rows} feed rows ({rejected} rejected, listed in {}) in {seconds:.1} s{}",
+                rejects.display(),
+                warnings
+                    .iter()
+                    .map(|w| format!("; warning: {w}"))
+                    .collect::<String>()
             ),
         ),
         RebuildEvent::Swapped { generation } => proto::RebuildProgress {

@@ -42,6 +42,8 @@ pub enum RebuildEvent {
         rejected: u64,
         /// The rejects report.
         rejects: PathBuf,
+        /// What the feeds' reading warned of (an unknown column or file, an empty file).
+        warnings: Vec<String>,
         /// Seconds the build took.
         seconds: f64,
     },
@@ -163,6 +165,7 @@ impl State {
             rows: outcome.report.total_rows(),
             rejected: outcome.report.total_rejected(),
             rejects: rejects_path,
+            warnings: outcome.report.warnings.clone(),
             seconds: started.elapsed().as_secs_f64(),
         });
         let generation = self.reload(&out, force).map_err(|e| e.to_string())?;

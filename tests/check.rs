@@ -334,6 +334,38 @@ fn unknown_columns_and_files_warn_and_rows_are_kept() {
 }
 
 #[test]
+fn a_file_without_a_header_row_fails_check_and_build_even_with_one_row() {
+    // Its one row, a confirmed case, is read as the header: the row must not vanish quietly.
+    let d = FeedDir::new();
+    d.write("cdc.csv", &[&format!("{},confirmed,2022-05-01,", id(7))]);
+    let run = check(&d, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cdc.csv: the whole file rejected (0 rows after its first)"),
+        "{}",
+        run.stderr
+    );
+    let out = d.join("x.hcx");
+    let home = tempfile::tempdir().unwrap();
+    let build = util::healthcode_at(
+        home.path(),
+        &[
+            "build",
+            "--feeds",
+            d.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(build.code, 1, "{}", build.stderr);
+    assert!(!out.exists());
+    // Told to take every reject, the build goes through without the file.
+    let lax = check(&d, &["--max-reject-ratio", "1"]);
+    assert_eq!(lax.code, 0, "{}", lax.stderr);
+}
+
+#[test]
 fn a_feeds_regions_csv_adds_regions_that_then_validate() {
     let d = FeedDir::new();
     d.write(

@@ -29,9 +29,13 @@ impl FileReport {
         self.file.as_deref().unwrap_or(self.spec_name)
     }
 
-    /// Rejected share of the rows read; 0 for a file without rows.
+    /// Rejected share of the rows read; 0 for a file without rows. A file whose header was
+    /// refused is wholly rejected (1), rows or none: a file without a header row has its first
+    /// row taken for the header, so "no rows" may be a row lost.
     pub fn ratio(&self) -> f64 {
-        if self.rows == 0 {
+        if self.header_error.is_some() {
+            1.0
+        } else if self.rows == 0 {
             0.0
         } else {
             self.rejected as f64 / self.rows as f64
@@ -53,8 +57,10 @@ pub struct RejectShare {
     pub rows: u64,
     /// Rows rejected.
     pub rejected: u64,
-    /// `rejected / rows`.
+    /// `rejected / rows` (1 when the header was refused).
     pub ratio: f64,
+    /// Why the whole file was rejected, when its header was refused.
+    pub header_error: Option<String>,
 }
 
 /// What reading a feed directory found: one [`FileReport`] per feed file (absent ones included,
@@ -105,6 +111,7 @@ impl Report {
                 rows: f.rows,
                 rejected: f.rejected,
                 ratio: f.ratio(),
+                header_error: f.header_error.clone(),
             })
             .collect()
     }
@@ -187,14 +194,19 @@ pub(crate) fn percent(r: f64) -> String {
 pub(crate) fn too_many_message(offending: &[RejectShare], max: f64, strict: bool) -> String {
     let files: Vec<String> = offending
         .iter()
-        .map(|o| {
-            format!(
+        .map(|o| match &o.header_error {
+            Some(why) => format!(
+                "{}: the whole file rejected ({} rows after its first), as its first row is not a \
+                 usable header: {why}",
+                o.file, o.rows
+            ),
+            None => format!(
                 "{}: {} of {} rows rejected ({})",
                 o.file,
                 o.rejected,
                 o.rows,
                 percent(o.ratio)
-            )
+            ),
         })
         .collect();
     if strict {
@@ -280,14 +292,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_header_fails_strict_even_without_rows() {
+    fn a_bad_header_fails_even_without_rows() {
         let mut f = file("cdc.csv", 0, 0);
         f.header_error = Some("missing column \"to\"".into());
         let r = Report {
             files: vec![f],
             warnings: vec![],
         };
-        assert!(r.over_threshold(&FeedOptions::default()).is_empty());
+        assert_eq!(r.over_threshold(&FeedOptions::default()).len(), 1);
+        let all = FeedOptions {
+            max_reject_ratio: 1.0,
+            ..FeedOptions::default()
+        };
+        assert!(r.over_threshold(&all).is_empty());
         let strict = FeedOptions {
             strict: true,
             ..FeedOptions::default()

@@ -100,7 +100,6 @@ enum Command {
     },
 }
 
-/// Which server, with which credentials and ids.
 /// What `run` adds to the load: open loop, the ceiling beside, rounds, the server's own view.
 #[derive(Args, Clone)]
 struct RunOpts {
@@ -125,6 +124,7 @@ struct RunOpts {
     server_metrics: Option<String>,
 }
 
+/// Which server, with which credentials and ids.
 #[derive(Args, Clone)]
 struct Target {
     /// The server. Repeat it, or separate addresses by commas, to spread the load over replicas:
@@ -390,8 +390,6 @@ fn progress(label: String, live: Arc<Live>, total: Duration) -> impl FnOnce() {
     }
 }
 
-/// Connects `plan.connections` clients to `servers` (each balanced over all of them when there
-/// are several) and runs `plan`.
 /// Where a run's calls go, and how.
 struct Dial<'a> {
     /// The target's name on the progress line.
@@ -407,6 +405,8 @@ struct Dial<'a> {
 /// The scrapes of the target's metrics as a run's measured window opened and closed.
 type Scrapes = (scrape::Scrape, scrape::Scrape);
 
+/// Connects `plan.connections` clients to `dial.servers` (each balanced over all of them when
+/// there are several) and runs `plan`, scraping `dial.metrics` around the measured window.
 fn measure(
     rt: &tokio::runtime::Runtime,
     dial: &Dial,

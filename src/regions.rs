@@ -124,8 +124,9 @@ impl RegionTable {
             .parse::<u8>()
             .ok()
             .and_then(Precision::from_level);
-        let aliased = c.to_string().len() != code.trim().len() && declared != Some(c.precision());
-        if !aliased && declared != Some(c.precision()) {
+        let at_own_level = declared == Some(c.precision());
+        let aliased = c.to_string().len() != code.trim().len() && !at_own_level;
+        if !aliased && !at_own_level {
             return Err(RegionRowError::Level {
                 code: c,
                 given: level.to_string(),

@@ -442,39 +442,34 @@ fn measure(
         anyhow::Ok((v, Some(replicas)))
     })?;
     let total = plan.warmup + plan.duration;
-    let joined = |h: std::thread::JoinHandle<anyhow::Result<scrape::Scrape>>| {
-        h.join().expect("the scraping thread does not panic")
-    };
-    // The window opens when the warm-up ends; without one, with the first call, so the scrape
-    // comes first.
-    let mut opening = metrics.map(|url| {
-        let (url, method, warmup) = (url.to_string(), plan.method, plan.warmup);
-        std::thread::spawn(move || {
-            std::thread::sleep(warmup);
-            scrape::Scrape::take(&url, method)
+    // The window opens when the warm-up ends: the opening scrape waits for it on a thread of its
+    // own; without a warm-up it is taken now, before the first call.
+    type Opening = Box<dyn FnOnce() -> anyhow::Result<scrape::Scrape>>;
+    let opening = metrics
+        .map(|url| -> anyhow::Result<Opening> {
+            let method = plan.method;
+            if plan.warmup.is_zero() {
+                let s = scrape::Scrape::take(url, method)?;
+                return Ok(Box::new(move || Ok(s)));
+            }
+            let (url, warmup) = (url.to_string(), plan.warmup);
+            let h = std::thread::spawn(move || {
+                std::thread::sleep(warmup);
+                scrape::Scrape::take(&url, method)
+            });
+            Ok(Box::new(move || {
+                h.join().expect("the scraping thread does not panic")
+            }))
         })
-    });
-    let mut opened = None;
-    if plan.warmup.is_zero()
-        && let Some(h) = opening.take()
-    {
-        opened = Some(joined(h)?);
-    }
+        .transpose()?;
     let done = progress(target.to_string(), live.clone(), total);
     let outcome = rt.block_on(drive::run(plan.clone(), clients, pool.clone(), live));
     done();
     drop(replicas);
     let outcome = outcome?;
-    let scrapes = match metrics {
-        Some(url) => {
-            let before = match (opened, opening) {
-                (Some(s), _) => s,
-                (None, Some(h)) => joined(h)?,
-                (None, None) => unreachable!("a scrape was started"),
-            };
-            Some((before, scrape::Scrape::take(url, plan.method)?))
-        }
-        None => None,
+    let scrapes = match (metrics, opening) {
+        (Some(url), Some(opened)) => Some((opened()?, scrape::Scrape::take(url, plan.method)?)),
+        _ => None,
     };
     Ok((outcome, scrapes))
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::OnceLock;
 
-use crate::domain::{Precision, RegionCode};
+use crate::domain::{Precision, RegionCode, shown_name};
 
 /// `data/regions/regions.csv`: provinces, cities, counties and streets.
 const BUNDLED_REGIONS: &str = include_str!("../data/regions/regions.csv");
@@ -178,18 +178,24 @@ impl RegionTable {
         self.map.contains_key(&code)
     }
 
-    /// The region's name, or "" when unknown.
+    /// The region's name as it is shown (DOMAIN.md §2: the city level of a municipality, `市辖区`
+    /// or `县` in the table, is named after its province), or "" when unknown.
     pub fn name(&self, code: RegionCode) -> &str {
-        self.map.get(&code).map_or("", |r| &r.name)
+        let table = |c: RegionCode| self.map.get(&c).map_or("", |r| &*r.name);
+        shown_name(code, table(code), || {
+            table(code.truncate(Precision::Province))
+        })
     }
 
-    /// The name with every ancestor's name, coarse to fine ("北京市 市辖区 朝阳区").
+    /// The name with every ancestor's name, coarse to fine, a name repeated by the next level
+    /// said once ("北京市 朝阳区").
     pub fn full_name(&self, code: RegionCode) -> String {
-        let names: Vec<&str> = code
+        let mut names: Vec<&str> = code
             .lineage()
             .map(|c| self.name(c))
             .filter(|n| !n.is_empty())
             .collect();
+        names.dedup();
         names.join(" ")
     }
 
@@ -238,7 +244,15 @@ mod tests {
             Some(r("110101001"))
         );
         assert!(!t.contains(r("110199")));
-        assert_eq!(t.full_name(r("110105")), "北京市 市辖区 朝阳区");
+        assert_eq!(t.full_name(r("110105")), "北京市 朝阳区");
+        // The city level of a municipality is shown by its province's name (DOMAIN.md §2).
+        assert_eq!(t.name(r("1101")), "北京市");
+        assert_eq!(t.name(r("5001")), "重庆市");
+        assert_eq!(t.name(r("5002")), "重庆市");
+        assert_eq!(t.name(r("3101")), "上海市");
+        assert_eq!(t.get(r("1101")).unwrap().name.as_ref(), "市辖区");
+        // Any other city keeps its own name; a county named 市辖区 elsewhere would too.
+        assert_eq!(t.name(r("1301")), "石家庄市");
     }
 
     #[test]
@@ -271,6 +285,7 @@ mod tests {
         // A county-level row that normalises to the city is an alias: the city keeps its name.
         t.insert_row("110100", "市辖区（县级）", "1101", "3")
             .unwrap();
-        assert_eq!(t.name(r("1101")), "市辖区");
+        assert_eq!(t.get(r("1101")).unwrap().name.as_ref(), "市辖区");
+        assert_eq!(t.name(r("1101")), "北京市");
     }
 }

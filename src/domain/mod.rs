@@ -18,5 +18,5 @@ pub use id::{IdError, IdNumber};
 pub use matching::RiskAreaSet;
 pub use phone::{Phone, PhoneError, PhoneTail};
 pub use records::*;
-pub use region::{Precision, RegionCode, RegionError};
+pub use region::{Precision, RegionCode, RegionError, shown_name};
 pub use rules::{Code, Color, Finding, Policy, Query, Reason, evaluate, evaluate_into};

@@ -197,6 +197,28 @@ impl RegionCode {
     }
 }
 
+/// The table names of a city-level code that say only "the districts" or "the counties" of a
+/// municipality (`1101` 市辖区, `5002` 县): such a city is shown by its province's name.
+const PLACEHOLDER_CITY_NAMES: [&str; 2] = ["市辖区", "县"];
+
+/// The name a region is shown by (DOMAIN.md §2, "region name"): its table name `name`, except
+/// that a city-level code whose table name is only `市辖区` or `县` (the city level of a
+/// municipality such as 1101, 5002) is named after its province, `province()` (`北京市`), when
+/// that is known (not empty).
+pub fn shown_name<'a>(
+    code: RegionCode,
+    name: &'a str,
+    province: impl FnOnce() -> &'a str,
+) -> &'a str {
+    if code.precision() == Precision::City && PLACEHOLDER_CITY_NAMES.contains(&name.trim()) {
+        let p = province();
+        if !p.is_empty() {
+            return p;
+        }
+    }
+    name
+}
+
 impl RegionCode {
     /// The code's digits in ASCII: the first `n` bytes of the array. Written directly, since
     /// answers carry several codes each. The stored value is zero-padded to 12 digits; the code

@@ -5,7 +5,7 @@
 mod model;
 
 use healthcode::domain::{PersonRecords, Policy, Reason, RiskAreaSet, evaluate};
-use model::arb::{future_records, person, query_day, risk_areas};
+use model::arb::{future_records, home, person, query_day, risk_areas};
 
 /// One person holding the records of several: far more findings than one person has (the
 /// engine keeps a few findings unique as it finds them and sorts many at the end; both ways
@@ -31,13 +31,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
-    fn engine_agrees_with_the_model(p in person(), areas in risk_areas()) {
-        let set = RiskAreaSet::new(areas.clone());
+    fn engine_agrees_with_the_model(p in person(), areas in risk_areas(), home in home()) {
+        let set = RiskAreaSet::with_home(areas.clone(), home);
         let d = query_day();
         for policy in Policy::ALL {
             let engine = evaluate(&p, &set, d, policy);
-            let slow = model::evaluate(&p, &areas, d, policy);
-            prop_assert_eq!(engine, slow, "policy {}", policy);
+            let slow = model::evaluate_home(&p, &areas, home, d, policy);
+            prop_assert_eq!(engine, slow, "policy {}, home {:?}", policy, home);
         }
     }
 }
@@ -46,11 +46,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn engine_agrees_with_the_model_on_crowded_records(p in crowded(), areas in risk_areas()) {
-        let set = RiskAreaSet::new(areas.clone());
+    fn engine_agrees_with_the_model_on_crowded_records(
+        p in crowded(),
+        areas in risk_areas(),
+        home in home(),
+    ) {
+        let set = RiskAreaSet::with_home(areas.clone(), home);
         let d = query_day();
         for policy in Policy::ALL {
-            prop_assert_eq!(evaluate(&p, &set, d, policy), model::evaluate(&p, &areas, d, policy));
+            prop_assert_eq!(
+                evaluate(&p, &set, d, policy),
+                model::evaluate_home(&p, &areas, home, d, policy)
+            );
         }
     }
 }
@@ -88,8 +95,12 @@ proptest! {
     /// City level only turns possible matches into definite ones, so it can add yellow and
     /// blocking findings but never remove one: precision-aware is never a worse answer.
     #[test]
-    fn precision_aware_is_never_worse_than_city_level(p in person(), areas in risk_areas()) {
-        let set = RiskAreaSet::new(areas);
+    fn precision_aware_is_never_worse_than_city_level(
+        p in person(),
+        areas in risk_areas(),
+        home in home(),
+    ) {
+        let set = RiskAreaSet::with_home(areas, home);
         let aware = evaluate(&p, &set, query_day(), Policy::PrecisionAware);
         let city = evaluate(&p, &set, query_day(), Policy::CityLevel);
         prop_assert!(aware.color <= city.color, "{:?} vs {:?}", aware.color, city.color);
@@ -134,12 +145,16 @@ fn generated_cases_reach_every_rule() {
     let strategy = (person(), risk_areas());
     let mut reasons = std::collections::BTreeMap::new();
     let (mut by_verification, mut by_registration, mut by_unbound_phone) = (0, 0, 0);
+    let mut by_home = 0;
+    let beijing = healthcode::domain::RegionCode::parse("1101").ok();
     let d = query_day();
     for _ in 0..2000 {
         let (p, areas) = strategy.new_tree(&mut runner).expect("a case").current();
-        let set = RiskAreaSet::new(areas);
+        let set = RiskAreaSet::new(areas.clone());
+        let at_home = RiskAreaSet::with_home(areas, beijing);
         for policy in Policy::ALL {
             let code = evaluate(&p, &set, d, policy);
+            by_home += usize::from(evaluate(&p, &at_home, d, policy) != code);
             for f in &code.findings {
                 *reasons.entry(f.reason).or_insert(0) += 1;
             }
@@ -168,6 +183,7 @@ fn generated_cases_reach_every_rule() {
         by_registration >= 20,
         "registrations matter in {by_registration} answers"
     );
+    assert!(by_home >= 20, "a home region matters in {by_home} answers");
     assert!(
         by_unbound_phone >= 20,
         "unbound phones matter in {by_unbound_phone} answers"

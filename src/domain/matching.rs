@@ -1,5 +1,6 @@
-//! Which risk areas a stay's region matches (DOMAIN.md §4, "Match"): the risk areas in force
-//! indexed by risk unit, and each thread's memo of the matches of the regions it searched last.
+//! Which risk areas a stay's region matches (DOMAIN.md §4, "Match" and "Home region"): the risk
+//! areas in force indexed by risk unit, with the deployment's home region, and each thread's memo
+//! of the matches of the regions it searched last.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -32,6 +33,8 @@ pub struct RiskAreaSet {
     /// This set among all the sets the process has made (0 for the empty default set), so that
     /// a thread's memo of matches ([`MATCHES`]) tells one set's matches from another's.
     id: u64,
+    /// The deployment's home region: a risk unit inside it is matched by definite stays only.
+    home: Option<RegionCode>,
 }
 
 /// The id of the next [`RiskAreaSet`].
@@ -53,6 +56,9 @@ pub struct Match {
     pub to: Day,
     /// Whether the region lies in the risk unit or strictly contains it.
     pub kind: MatchKind,
+    /// A possible match of a risk unit inside the set's home region: a stay gives no match
+    /// (DOMAIN.md §4, "Home region"); an arrival's origin still does.
+    pub home: bool,
 }
 
 impl Match {
@@ -61,15 +67,25 @@ impl Match {
         from: Day(0),
         to: Day(0),
         kind: MatchKind::Definite,
+        home: false,
     };
 
-    fn of(z: &RiskArea, kind: MatchKind) -> Match {
+    fn of(z: &RiskArea, kind: MatchKind, home: Option<RegionCode>) -> Match {
         Match {
             area: z.area,
             from: z.period.from,
             to: z.period.to.unwrap_or(Day(i32::MAX)),
             kind,
+            home: kind == MatchKind::Possible
+                && home.is_some_and(|h| h.contains(z.area.risk_unit())),
         }
+    }
+
+    /// Whether a stay in the region gives this match: every match but a possible one of a risk
+    /// unit inside the home region.
+    #[inline(always)]
+    pub fn counts_for_stays(&self) -> bool {
+        !self.home
     }
 
     /// Whether the designation is in force on `d`.
@@ -110,8 +126,15 @@ thread_local! {
 }
 
 impl RiskAreaSet {
-    /// Indexes these designations (several per area are allowed: one per period).
+    /// Indexes these designations (several per area are allowed: one per period), for a
+    /// deployment without a home region.
     pub fn new(areas: Vec<RiskArea>) -> RiskAreaSet {
+        RiskAreaSet::with_home(areas, None)
+    }
+
+    /// Indexes these designations for a deployment whose home region is `home`: a risk unit
+    /// inside it is matched by definite stays only.
+    pub fn with_home(areas: Vec<RiskArea>, home: Option<RegionCode>) -> RiskAreaSet {
         let mut by_unit: Vec<(u64, u32)> = areas
             .iter()
             .enumerate()
@@ -130,7 +153,13 @@ impl RiskAreaSet {
             provinces,
             repeats,
             id: NEXT_SET.fetch_add(1, Ordering::Relaxed),
+            home,
         }
+    }
+
+    /// The home region the set was made for.
+    pub fn home(&self) -> Option<RegionCode> {
+        self.home
     }
 
     /// The designations, in the order given.
@@ -178,7 +207,7 @@ impl RiskAreaSet {
                 self.search(region, |i, kind| {
                     match m.found.get_mut(usize::from(m.len)) {
                         Some(e) => {
-                            *e = Match::of(&self.areas[i as usize], kind);
+                            *e = Match::of(&self.areas[i as usize], kind, self.home);
                             m.len += 1;
                         }
                         None => more = true,
@@ -205,7 +234,7 @@ impl RiskAreaSet {
             .unwrap_or_default();
         spare.clear();
         self.search(region, |i, kind| {
-            spare.push(Match::of(&self.areas[i as usize], kind))
+            spare.push(Match::of(&self.areas[i as usize], kind, self.home))
         });
         in_finding_order(&mut spare);
         let r = f(&spare);

@@ -513,9 +513,11 @@ pub fn evaluate_into(
     // pushed without a search.
     let mut seen = [0u128; SEEN_STAYS];
     let mut n_seen = 0;
-    let mut match_stay = |stay: &Stay, tail: Option<PhoneTail>| {
-        let lo0 = stay.first_day.max(ws);
-        let hi0 = stay.last_day.min(day);
+    // A stay counts on its days within `[from, to]`: the window, or the days of the window a
+    // binding of its phone covers.
+    let mut match_stay = |stay: &Stay, tail: Option<PhoneTail>, from: Day, to: Day| {
+        let lo0 = stay.first_day.max(from);
+        let hi0 = stay.last_day.min(to);
         if lo0 > hi0 {
             return;
         }
@@ -528,6 +530,10 @@ pub fn evaluate_into(
         }
         areas.with_matches(stay.region, |found| {
             for z in found {
+                if !z.counts_for_stays() {
+                    // A risk unit of the home region and a stay coarser than it: no match.
+                    continue;
+                }
                 let lo = lo0.max(z.from);
                 let hi = hi0.min(z.to);
                 if lo > hi {
@@ -560,12 +566,21 @@ pub fn evaluate_into(
     // returned latest first, so taken this way they arrive nearly in order and `order` has
     // little to move. (Any order gives the same findings: each key keeps its latest day.)
     for stay in p.stays.iter().rev() {
-        match_stay(stay, None);
+        match_stay(stay, None, ws, day);
     }
+    // A phone's stays count on the days a binding of it to this person covers (`bound_on` ≤ d <
+    // `unbound_on`): a recycled number marks neither its former nor its new holder for the
+    // other's days. Two bindings of one phone give the same findings at most once (each key
+    // keeps its latest day).
     for ph in &p.phones {
-        if ph.bindings.iter().any(|b| b.intersects(ws, day)) {
+        for b in &ph.bindings {
+            let from = b.bound_on.max(ws);
+            let to = b.unbound_on.map_or(day, |u| u.plus(-1).min(day));
+            if from > to {
+                continue;
+            }
             for stay in ph.stays.iter().rev() {
-                match_stay(stay, Some(ph.tail));
+                match_stay(stay, Some(ph.tail), from, to);
             }
         }
     }

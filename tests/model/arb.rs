@@ -152,6 +152,16 @@ pub fn person() -> impl Strategy<Value = PersonRecords> {
         )
 }
 
+/// A deployment's home region: none (a third of the cases), a city (Beijing, Dongguan — whose
+/// streets sit directly under the city — or Tianjin), or a province.
+pub fn home() -> impl Strategy<Value = Option<RegionCode>> {
+    prop::option::weighted(
+        0.67,
+        prop::sample::select(&["1101", "4419", "1201", "11", "44"][..])
+            .prop_map(|s| RegionCode::parse(s).expect("valid code")),
+    )
+}
+
 pub fn risk_areas() -> impl Strategy<Value = Vec<RiskArea>> {
     prop::collection::vec(
         (region(), prop::sample::select(RiskLevel::ALL), period()).prop_map(

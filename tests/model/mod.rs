@@ -4,7 +4,11 @@
 //! types (parsing, display and the record structs).
 //!
 //! The interpretations it encodes, where DOMAIN.md leaves room:
-//! - a phone's stays all count when some binding of it covers a day of the window;
+//! - a phone's stay counts on day d only when a binding of that phone covers d (`bound_on` ≤ d <
+//!   `unbound_on`), for the person that binding binds it to;
+//! - with a home region, a possible match (a stay strictly coarser than the risk unit) of a risk
+//!   unit inside the home region is no match, under both policies; an arrival's origin is not a
+//!   stay and keeps matching as before;
 //! - the risk unit of an area is its county (`441900003` → `4419` for Dongguan, which has no
 //!   county level), or the area itself when it is a county or coarser;
 //! - a finding is unique on (reason, region, risk area, phone tail) and keeps its latest day;
@@ -16,12 +20,25 @@ pub mod arb;
 use std::collections::BTreeMap;
 
 use healthcode::domain::{
-    CdcCategory, Code, Color, CommunityStatus, Day, Finding, PersonRecords, PhoneState,
+    Binding, CdcCategory, Code, Color, CommunityStatus, Day, Finding, PersonRecords, PhoneState,
     PhoneStatus, PhoneTail, Policy, Reason, RegionCode, RiskArea, Stay,
 };
 
-/// The answer the rules give person `p` on day `d`, computed the slow way.
+/// The answer the rules give person `p` on day `d`, computed the slow way, in a deployment
+/// without a home region.
+#[allow(dead_code)] // not every test binary that includes the model asks without a home
 pub fn evaluate(p: &PersonRecords, areas: &[RiskArea], d: Day, policy: Policy) -> Code {
+    evaluate_home(p, areas, None, d, policy)
+}
+
+/// The answer the rules give person `p` on day `d` in a deployment whose home region is `home`.
+pub fn evaluate_home(
+    p: &PersonRecords,
+    areas: &[RiskArea],
+    home: Option<RegionCode>,
+    d: Day,
+    policy: Policy,
+) -> Code {
     let window: Vec<Day> = (-13..=0).map(|k| d.plus(k)).collect();
 
     // Every finding key with its latest day.
@@ -54,27 +71,30 @@ pub fn evaluate(p: &PersonRecords, areas: &[RiskArea], d: Day, policy: Policy) -
         }
     }
 
-    // The stays of P: its own, plus all stays of every phone bound on some day of the window.
-    let mut stays: Vec<(Stay, Option<PhoneTail>)> = p.stays.iter().map(|s| (*s, None)).collect();
+    // The stays of P: its own on every day, and its phones' on the days a binding covers.
+    let mut stays: Vec<(Stay, Option<PhoneTail>, Vec<Binding>)> =
+        p.stays.iter().map(|s| (*s, None, Vec::new())).collect();
     for phone in &p.phones {
-        let bound_in_window = phone.bindings.iter().any(|b| {
-            window
-                .iter()
-                .any(|&w| b.bound_on <= w && (b.unbound_on.is_none() || w < b.unbound_on.unwrap()))
-        });
-        if bound_in_window {
-            for s in &phone.stays {
-                stays.push((*s, Some(phone.tail)));
-            }
+        for s in &phone.stays {
+            stays.push((*s, Some(phone.tail), phone.bindings.clone()));
         }
     }
+    let counts_on = |tail: &Option<PhoneTail>, bindings: &[Binding], day: Day| {
+        tail.is_none()
+            || bindings.iter().any(|b| {
+                b.bound_on <= day && (b.unbound_on.is_none() || day < b.unbound_on.unwrap())
+            })
+    };
 
     // Risk-area matches, day by day: (region, area, tail) → latest uncleared day, split by kind.
     let mut definite: BTreeMap<(RegionCode, RegionCode, Option<PhoneTail>), Day> = BTreeMap::new();
     let mut possible: BTreeMap<(RegionCode, RegionCode, Option<PhoneTail>), Day> = BTreeMap::new();
     for &day in &window {
-        for (stay, tail) in &stays {
+        for (stay, tail, bindings) in &stays {
             if !(stay.first_day <= day && day <= stay.last_day) {
+                continue;
+            }
+            if !counts_on(tail, bindings, day) {
                 continue;
             }
             for z in areas {
@@ -85,6 +105,9 @@ pub fn evaluate(p: &PersonRecords, areas: &[RiskArea], d: Day, policy: Policy) -
                 let Some(mut kind) = match_kind(stay.region, unit) else {
                     continue;
                 };
+                if kind == Kind::Possible && home.is_some_and(|h| inside(unit, h)) {
+                    continue;
+                }
                 if policy == Policy::CityLevel {
                     kind = Kind::Definite;
                 }

@@ -10,6 +10,7 @@ mod model;
 mod answer;
 mod arrivals;
 mod cdc_community;
+mod home;
 mod phones;
 mod risk_areas;
 mod verification;
@@ -138,11 +139,24 @@ fn own_stays(stays: Vec<Stay>) -> PersonRecords {
 
 /// The answer on D under `policy`, after checking that the reference model gives the same.
 fn query_with(p: &PersonRecords, areas: &[RiskArea], policy: Policy) -> Code {
-    let code = evaluate(p, &RiskAreaSet::new(areas.to_vec()), query_day(), policy);
+    query_at_home(p, areas, None, policy)
+}
+
+/// The answer on D under `policy` in a deployment whose home region is `home`, after checking
+/// that the reference model gives the same.
+fn query_at_home(
+    p: &PersonRecords,
+    areas: &[RiskArea],
+    home: Option<&str>,
+    policy: Policy,
+) -> Code {
+    let home = home.map(r);
+    let set = RiskAreaSet::with_home(areas.to_vec(), home);
+    let code = evaluate(p, &set, query_day(), policy);
     assert_eq!(
         code,
-        model::evaluate(p, areas, query_day(), policy),
-        "engine and model disagree under {policy}"
+        model::evaluate_home(p, areas, home, query_day(), policy),
+        "engine and model disagree under {policy}, home {home:?}"
     );
     code
 }

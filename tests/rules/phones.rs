@@ -85,19 +85,99 @@ fn unbound_phone_still_counts_for_14_days() {
             7,
             -60,
             Some(unbound),
-            vec![telecom("110105001", -12, -12)],
+            vec![telecom("110105001", -20, -10)],
         )],
         ..PersonRecords::default()
     };
-    // Unbound on D-12: last bound on D-13, inside the window, so its stays count.
+    // Unbound on D-12: its bound days D-20 … D-13 are in the window from D-13 on, so the stay
+    // counts on D-13 alone.
     let code = query(&with(-12), &areas);
     assert!(!code.travel_allowed);
     assert_eq!(
         shown(&code),
-        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-12 tail=0007 blocks"]
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-13 tail=0007 blocks"]
     );
-    // Unbound on D-13: last bound on D-14, before the window.
+    // Unbound on D-13, 13 days ago: its last bound day is D-14, before the window, so the
+    // number no longer counts at all, though the stay itself runs to D-10.
     assert_green_without_findings(&query(&with(-13), &areas));
+}
+
+#[test]
+fn a_stay_before_the_binding_does_not_count() {
+    // A recycled number: its telecom history before this person bound it is someone else's.
+    let areas = [area("110105", -30, None)];
+    let with = |stays| PersonRecords {
+        phones: vec![phone(7, -5, None, stays)],
+        ..PersonRecords::default()
+    };
+    assert_green_without_findings(&query(&with(vec![telecom("110105001", -9, -6)]), &areas));
+    // A stay that runs into the binding counts from the bound day on.
+    assert_eq!(
+        shown(&query(&with(vec![telecom("110105001", -9, -4)]), &areas)),
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-4 tail=0007 blocks"]
+    );
+}
+
+#[test]
+fn a_stay_after_the_unbinding_does_not_count() {
+    // The number went to someone else on D-5: what it did since marks them, not this person.
+    let areas = [area("110105", -30, None)];
+    let p = PersonRecords {
+        phones: vec![phone(7, -60, Some(-5), vec![telecom("110105001", -4, 0)])],
+        ..PersonRecords::default()
+    };
+    assert_green_without_findings(&query(&p, &areas));
+}
+
+#[test]
+fn a_stay_across_the_unbinding_counts_up_to_the_last_bound_day() {
+    let areas = [area("110105", -30, None)];
+    let p = PersonRecords {
+        phones: vec![phone(7, -60, Some(-5), vec![telecom("110105001", -8, 0)])],
+        ..PersonRecords::default()
+    };
+    let code = query(&p, &areas);
+    // Last bound on D-6: visited, not in the risk area now.
+    assert_eq!(code.color, Color::Green);
+    assert_eq!(
+        shown(&code),
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-6 tail=0007 blocks"]
+    );
+}
+
+#[test]
+fn a_number_bound_twice_counts_on_the_days_of_each_binding() {
+    let areas = [area("110105", -30, None)];
+    let mut ph = phone(7, -12, Some(-9), vec![telecom("110105001", -12, 0)]);
+    ph.bindings.push(Binding {
+        bound_on: d(-3),
+        unbound_on: Some(d(-1)),
+    });
+    let p = PersonRecords {
+        phones: vec![ph],
+        ..PersonRecords::default()
+    };
+    // Bound D-12 … D-10 and D-3 … D-2: the latest bound day of the stay is D-2.
+    assert_eq!(
+        shown(&query(&p, &areas)),
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-2 tail=0007 blocks"]
+    );
+}
+
+#[test]
+fn two_bound_phones_with_one_tail_give_one_finding_per_key() {
+    let areas = [area("110105", -30, None)];
+    let p = PersonRecords {
+        phones: vec![
+            phone(8000, -100, None, vec![telecom("110105001", -6, -4)]),
+            phone(8000, -100, None, vec![telecom("110105001", -3, -2)]),
+        ],
+        ..PersonRecords::default()
+    };
+    assert_eq!(
+        shown(&query(&p, &areas)),
+        ["VISITED_RISK_AREA region=110105001 area=110105 day=D-2 tail=8000 blocks"]
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::domain::{Day, PersonRecords};
+use crate::domain::{Day, PersonRecords, RegionCode};
 use crate::feeds::{self, FeedError, FeedOptions, People, Report};
 use crate::index::{
     BuildError, BuildSettings, BuildStats, Ident, Index, IndexError, PersonSource, build_from,
@@ -24,6 +24,11 @@ pub struct BuildOptions {
     pub feeds: FeedOptions,
     /// The data date to record; `None` = the latest day observed in the feeds.
     pub data_as_of: Option<Day>,
+    /// The home region to record whatever `dataset.csv` says (`build --home`).
+    pub home: Option<RegionCode>,
+    /// The home region to record when neither `home` nor the feeds name one (a rebuild keeps
+    /// the serving index's).
+    pub home_otherwise: Option<RegionCode>,
 }
 
 /// A stage of the build, reported as it starts.
@@ -166,6 +171,7 @@ pub fn build_index_folding(
         regions: feeds.regions.as_ref(),
         data_as_of: opts.data_as_of,
         folded: fold.map(|f| (f.log_id, f.through)),
+        home: opts.home.or(feeds.home).or(opts.home_otherwise),
     };
     let (bytes, stats) = build_from(&source, &settings, key)?;
     drop(source);

@@ -424,8 +424,8 @@ fn any_findings_are_written_as_the_generated_types_encode_them() {
     );
 }
 
-/// A generated world's index served as of `today()` with a live-update log (so that risk areas
-/// can be set live), and the world's people.
+/// A generated world without a home region, its index served as of `today()` with a
+/// live-update log (so that risk areas can be set live), and the world's people.
 fn live_world(
     dir: &std::path::Path,
     persons: u64,
@@ -440,9 +440,11 @@ fn live_world(
     use healthcode::domain::Policy;
     use healthcode::overlay::Overlay;
     use util::key;
-    use util::world::{people, world};
+    use util::world::{people, world_with_home};
 
-    let (feeds, index) = world(dir, persons, seed);
+    // Without a home region, so that residents' city-level telecom stays match any area of
+    // their city (these tests are about how findings are written, not which are made).
+    let (feeds, index) = world_with_home(dir, persons, seed, false);
     let (overlay, _) = Overlay::open(&dir.join("state"), key().fingerprint()).unwrap();
     let idx = serve::open_index(&index, &key()).unwrap();
     let state = serve::State::with_overlay(

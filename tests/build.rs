@@ -731,3 +731,115 @@ fn explain_agrees_with_what_the_index_answers() {
         );
     }
 }
+
+/// The home region (DOMAIN.md §2): `gen` names its city in `dataset.csv` and the index records
+/// it; `build --home` records another over it; a home finer than a city, unknown, or given twice
+/// is a rejected row of `dataset.csv` naming its line (or a refused flag), which fails the build
+/// and writes nothing; another key of `dataset.csv` is a warning only.
+#[test]
+fn the_home_region_comes_from_dataset_csv_or_the_flag() {
+    let b = built();
+    assert_eq!(b.build.code, 0, "{}", b.build.stderr);
+    assert!(
+        b.build.stderr.contains("home region 北京市 (1101)"),
+        "{}",
+        b.build.stderr
+    );
+    let key = Key::load(&b.key_file).unwrap();
+    let home_of = |path: &Path| {
+        open_index(path, &key)
+            .unwrap()
+            .home()
+            .map(|h| h.to_string())
+    };
+    assert_eq!(home_of(&b.index).as_deref(), Some("1101"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("index.hci");
+    let flag = |home: &str| {
+        healthcode_at(
+            &b.home,
+            &[
+                "build",
+                "--feeds",
+                s(&b.feeds),
+                "--out",
+                s(&out),
+                "--key-file",
+                s(&b.key_file),
+                "--home",
+                home,
+            ],
+        )
+    };
+    let run = flag("12");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("home region 天津市 (12)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(home_of(&out).as_deref(), Some("12"));
+    std::fs::remove_file(&out).unwrap();
+    for (bad, why) in [
+        ("110105", "a county code"),
+        ("1199", "not a region"),
+        ("x", "--home"),
+    ] {
+        let run = flag(bad);
+        assert_ne!(run.code, 0, "--home {bad}");
+        assert!(run.stderr.contains(why), "--home {bad}: {}", run.stderr);
+        assert!(!out.exists(), "--home {bad} wrote an index");
+    }
+
+    // Without dataset.csv there is no home.
+    let feeds = small_feeds(3);
+    let run = build_at(tmp.path(), &feeds, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("home region none"), "{}", run.stderr);
+    let tmp_key = Key::load(&tmp.path().join("key")).unwrap();
+    assert_eq!(open_index(&out, &tmp_key).unwrap().home(), None);
+    std::fs::remove_file(&out).unwrap();
+
+    for (rows, reason) in [
+        (
+            &["key,value", "home,110105"][..],
+            "dataset.csv:2: value \"110105\": a county code; the home region is a city or a province",
+        ),
+        (
+            &["key,value", "home,1199"][..],
+            "dataset.csv:2: value \"1199\": unknown region",
+        ),
+        (
+            &["key,value", "home,1101", "home,12"][..],
+            "dataset.csv:3: home given again (line 2 named 1101)",
+        ),
+    ] {
+        feeds.write("dataset.csv", rows);
+        let run = build_at(tmp.path(), &feeds, &out, &[]);
+        assert_eq!(run.code, 1, "{rows:?}: {}", run.stderr);
+        let rejects = std::fs::read_to_string(tmp.path().join("index.hci.rejects.txt")).unwrap();
+        assert!(rejects.contains(reason), "{rows:?}: {rejects}");
+        assert!(!out.exists(), "{rows:?} wrote an index");
+    }
+    feeds.write(
+        "dataset.csv",
+        &["key,value", "region_edition,2023", "home,1201"],
+    );
+    let run = build_at(tmp.path(), &feeds, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("dataset.csv:2: unknown key \"region_edition\", ignored"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        open_index(&out, &tmp_key)
+            .unwrap()
+            .home()
+            .map(|h| h.to_string())
+            .as_deref(),
+        Some("1201")
+    );
+}

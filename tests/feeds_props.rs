@@ -644,6 +644,7 @@ proptest! {
         let opts = BuildOptions {
             feeds: FeedOptions { max_reject_ratio: 0.0, strict: true },
             data_as_of: None,
+            ..Default::default()
         };
         let mut rejects = Vec::new();
         let built = build_index(&feeds, &out, &key(), &opts, &mut rejects, &mut |_| {});

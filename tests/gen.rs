@@ -19,7 +19,7 @@ const PERSONS: usize = 2_000;
 const TODAY: &str = "2022-05-10";
 
 /// Every file `gen` writes, with its header.
-const FILES: [(&str, &str); 11] = [
+const FILES: [(&str, &str); 12] = [
     ("truth.csv", "id_number,region,first_day,last_day"),
     (
         "bindings.csv",
@@ -40,6 +40,7 @@ const FILES: [(&str, &str); 11] = [
         "id_number,verified_on,scope,operator,ticket",
     ),
     ("phone_status.csv", "phone,state,as_of"),
+    ("dataset.csv", "key,value"),
 ];
 
 fn gen_cmd(out: &Path, args: &[&str]) -> Output {
@@ -204,6 +205,15 @@ fn writes_every_feed_with_its_header_and_nothing_else() {
             assert!(!rows(dir, name).is_empty(), "{name} has rows");
         }
     }
+}
+
+#[test]
+fn the_data_set_names_the_generated_city_as_its_home() {
+    let dir = shared();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dataset.csv")).unwrap(),
+        "key,value\nhome,1101\n"
+    );
 }
 
 #[test]
@@ -380,7 +390,10 @@ fn a_smaller_run_is_a_prefix_of_a_larger_one() {
     for (name, _) in FILES {
         let a = std::fs::read(small.join(name)).unwrap();
         let b = std::fs::read(large.join(name)).unwrap();
-        assert!(b.len() > a.len() || name == "risk_areas.csv", "{name} grew");
+        assert!(
+            b.len() > a.len() || ["risk_areas.csv", "dataset.csv"].contains(&name),
+            "{name} grew"
+        );
         assert!(
             b.starts_with(&a),
             "{name} of 2000 persons is not a prefix of 30000's"

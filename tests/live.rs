@@ -52,12 +52,14 @@ fn seen(r: &proto::CodeResponse) -> Seen {
     )
 }
 
-/// The wire answer of the reference model.
+/// The wire answer of the reference model, for a person of a generated world (whose home region
+/// is its city, Beijing).
 fn modelled(p: Option<&PersonRecords>, areas: &[RiskArea], day: Day) -> Seen {
     let Some(p) = p else {
         return (proto::Color::Green as i32, false, true, vec![]);
     };
-    let code = model::evaluate(p, areas, day, Policy::PrecisionAware);
+    let home = healthcode::domain::RegionCode::parse(healthcode::synth::DEFAULT_CITY).ok();
+    let code = model::evaluate_home(p, areas, home, day, Policy::PrecisionAware);
     (
         answer::color(code.color) as i32,
         true,

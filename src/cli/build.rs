@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use healthcode::domain::Day;
+use healthcode::domain::{Day, Precision, RegionCode};
 use healthcode::feeds::{FeedError, FeedOptions};
 use healthcode::key::Key;
 use healthcode::pipeline::{self, BuildOptions, PipelineError};
+use healthcode::regions::RegionTable;
 
 /// Arguments of `healthcode build`.
 #[derive(clap::Args)]
@@ -35,6 +36,10 @@ pub struct BuildArgs {
     /// The data date to record (default: the latest day observed in the feeds).
     #[arg(long)]
     data_as_of: Option<String>,
+    /// The home region to record (a city such as 1101, or a province), over the feeds'
+    /// `dataset.csv`.
+    #[arg(long, value_name = "REGION")]
+    home: Option<String>,
 }
 
 /// Runs `healthcode build`.
@@ -51,6 +56,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             .map(Day::parse)
             .transpose()
             .context("--data-as-of")?,
+        home: args.home.as_deref().map(parse_home).transpose()?,
+        home_otherwise: None,
     };
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
         let mut p = args.out.clone().into_os_string();
@@ -66,6 +73,22 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         Err(BuildFailure::Other(e)) => Err(e),
     }
+}
+
+/// A `--home` region: a province or a city of the bundled table (a feed's `regions.csv` may
+/// add regions, but a home it alone knows is named in its `dataset.csv`).
+fn parse_home(text: &str) -> anyhow::Result<RegionCode> {
+    let code = RegionCode::parse(text).with_context(|| format!("--home {text:?}"))?;
+    if code.precision() > Precision::City {
+        anyhow::bail!(
+            "--home {code}: a {} code; the home region is a city or a province",
+            code.precision()
+        );
+    }
+    if !RegionTable::bundled().contains(code) {
+        anyhow::bail!("--home {code}: not a region of the table");
+    }
+    Ok(code)
 }
 
 /// A build that failed on the reject threshold (exit 1) or otherwise (exit 2).
@@ -139,6 +162,13 @@ pub fn build(
         s.bytes_per_person(),
         s.data_as_of,
         started.elapsed()
+    );
+    eprintln!(
+        "healthcode build: home region {}",
+        s.home.map_or_else(
+            || "none (every region treated alike)".to_string(),
+            |h| format!("{} ({h})", RegionTable::bundled().name(h))
+        )
     );
     for (id, bytes) in &s.sections {
         eprintln!(

@@ -38,8 +38,19 @@ pub fn ensure(key: &Key, persons: u64) -> anyhow::Result<Demo> {
         state: dir.join("state"),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !demo.index.exists() {
-        if !demo.feeds.join("bindings.csv").exists() {
+    // Feeds an older healthcode generated lack `dataset.csv`, so their index has no home region:
+    // both are made again (the same seed gives the same persons).
+    let stale =
+        demo.feeds.join("bindings.csv").exists() && !demo.feeds.join("dataset.csv").exists();
+    if stale {
+        tracing::info!(
+            feeds = %demo.feeds.display(),
+            "the demo data set in {} predates home regions: generating it again",
+            demo.feeds.display()
+        );
+    }
+    if !demo.index.exists() || stale {
+        if !demo.feeds.join("bindings.csv").exists() || stale {
             tracing::info!(
                 persons,
                 feeds = %demo.feeds.display(),

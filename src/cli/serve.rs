@@ -281,10 +281,18 @@ fn serve(args: ServeArgs, resolved: &serve_config::Resolved) -> anyhow::Result<E
         bytes = index.len(),
         huge_page_bytes = huge,
         open_ms = started.elapsed().as_millis() as u64,
-        "serving {} ({} persons, data as of {}, {:.1} MB{}) opened and verified in {:.2?}",
+        home_region = %index.home().map_or_else(String::new, |h| h.to_string()),
+        "serving {} ({} persons, data as of {}, home region {}, {:.1} MB{}) opened and verified in {:.2?}",
         index_path.display(),
         index.persons(),
         index.data_as_of(),
+        index.home().map_or_else(
+            || "none".to_string(),
+            |h| match index.region_name(h) {
+                "" => h.to_string(),
+                name => format!("{name} ({h})"),
+            }
+        ),
         index.len() as f64 / 1e6,
         huge.map_or(String::new(), |h| format!(
             ", {:.0} % in 2 MiB pages",

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::RiskArea;
+use crate::domain::{RegionCode, RiskArea};
 use crate::regions::{RegionRowError, RegionTable};
 
 pub use people::{People, people, risk_area_set};
@@ -59,6 +59,8 @@ pub struct Feeds {
     /// The effective region table: the bundled one, plus the feed's `regions.csv` if any
     /// (borrowed from the bundled table when there is none).
     pub regions: Cow<'static, RegionTable>,
+    /// `dataset.csv`'s `home`: the deployment's home region, if the feeds name one.
+    pub home: Option<RegionCode>,
     /// `bindings.csv`.
     pub bindings: Vec<BindingRow>,
     /// `phone_stays.csv`.
@@ -86,6 +88,7 @@ impl std::fmt::Debug for Feeds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Feeds")
             .field("regions", &self.regions.len())
+            .field("home", &self.home)
             .field("bindings", &self.bindings.len())
             .field("phone_stays", &self.phone_stays.len())
             .field("person_stays", &self.person_stays.len())
@@ -105,6 +108,7 @@ impl Default for Feeds {
     fn default() -> Self {
         Feeds {
             regions: Cow::Borrowed(RegionTable::bundled()),
+            home: None,
             bindings: Vec::new(),
             phone_stays: Vec::new(),
             person_stays: Vec::new(),
@@ -225,6 +229,7 @@ fn read_dir(
     use schema::*;
     run.regions(&REGIONS, &mut f.regions)?;
     let t: &RegionTable = &f.regions;
+    f.home = run.dataset(&DATASET, t)?;
     run.rows(&BINDINGS, t, binding, &mut f.bindings)?;
     run.rows(&PHONE_STAYS, t, phone_stay, &mut f.phone_stays)?;
     run.rows(&PERSON_STAYS, t, person_stay, &mut f.person_stays)?;
@@ -277,26 +282,72 @@ impl Run<'_> {
         parse: Parser<T>,
         out: &mut Vec<T>,
     ) -> Result<(), FeedError> {
+        let keep = self.keep;
+        self.each_row(spec, |f, _| {
+            let row = parse(f, table)?;
+            if keep {
+                out.push(row);
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads one file of the table, if present, handing `row` each row's fields and line (an
+    /// error rejects the row), and records its report.
+    fn each_row(
+        &mut self,
+        spec: &'static FileSpec,
+        row: impl FnMut(&reader::Fields<'_>, u64) -> Result<(), String>,
+    ) -> Result<(), FeedError> {
         let (file, mut fr) = self.start(spec);
         if let Some(file) = file {
-            let keep = self.keep;
             reader::read_file(
                 spec,
                 &file,
                 &mut fr,
                 &mut self.sink,
                 &mut self.report.warnings,
-                |f, _| {
-                    let row = parse(f, table)?;
-                    if keep {
-                        out.push(row);
-                    }
-                    Ok(())
-                },
+                row,
             )?;
         }
         self.report.files.push(fr);
         Ok(())
+    }
+
+    /// Reads `dataset.csv`: its home region, if it names one. A second `home` row is rejected
+    /// (naming the line of the first); another key is a warning.
+    fn dataset(
+        &mut self,
+        spec: &'static FileSpec,
+        table: &RegionTable,
+    ) -> Result<Option<RegionCode>, FeedError> {
+        let mut home: Option<(RegionCode, u64)> = None;
+        let mut unknown = Vec::new();
+        self.each_row(spec, |f, line| match rows::dataset(f, table)? {
+            rows::DatasetRow::Home(h) => match home {
+                Some((first, at)) => Err(format!(
+                    "home given again (line {at} named {first}): one home region a data set"
+                )),
+                None => {
+                    home = Some((h, line));
+                    Ok(())
+                }
+            },
+            rows::DatasetRow::Other(key) => {
+                unknown.push((line, key));
+                Ok(())
+            }
+        })?;
+        // Named as the file was found (`dataset.csv` or `dataset.csv.gz`).
+        let name = self.report.files.last().and_then(|f| f.file.clone());
+        let name = name.as_deref().unwrap_or(spec.name);
+        for (line, key) in unknown {
+            self.report.warnings.push(format!(
+                "{name}:{line}: unknown key {}, ignored (known: home)",
+                reader::quote(&key)
+            ));
+        }
+        Ok(home.map(|(h, _)| h))
     }
 
     /// Reads `regions.csv` into the effective table. A row whose parent comes later in the

@@ -337,7 +337,7 @@ pub fn people(feeds: &Feeds) -> HashMap<IdNumber, PersonRecords> {
 
 /// The feed's risk areas, indexed for matching.
 pub fn risk_area_set(feeds: &Feeds) -> RiskAreaSet {
-    RiskAreaSet::new(feeds.risk_areas.clone())
+    RiskAreaSet::with_home(feeds.risk_areas.clone(), feeds.home)
 }
 
 #[cfg(test)]
@@ -407,6 +407,7 @@ mod tests {
         };
         Feeds {
             regions: std::borrow::Cow::Owned(crate::regions::RegionTable::default()),
+            home: None,
             bindings: bindings
                 .into_iter()
                 .map(|(i, p, d)| BindingRow {

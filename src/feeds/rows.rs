@@ -6,7 +6,7 @@
 use crate::domain::mask;
 use crate::domain::{
     Arrival, Binding, CdcCategory, CdcRecord, Channel, CommunityRecord, CommunityStatus, Day,
-    DayError, IdNumber, Period, Phone, PhoneError, PhoneState, PhoneStatus, RegionCode,
+    DayError, IdNumber, Period, Phone, PhoneError, PhoneState, PhoneStatus, Precision, RegionCode,
     RegionError, Registration, RiskArea, RiskLevel, Stay, StaySource, TravelMode, Verification,
 };
 use crate::regions::RegionTable;
@@ -104,6 +104,15 @@ pub struct PhoneStatusRow {
     pub phone: Phone,
     /// State and day.
     pub status: PhoneStatus,
+}
+
+/// A row of `dataset.csv`: one fact about the whole data set.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DatasetRow {
+    /// `home`: the region the deployment serves (a province or a city of the table).
+    Home(RegionCode),
+    /// Any other key: kept for a warning, never an error (a later version may know it).
+    Other(String),
 }
 
 /// A row parser: the fields of one row and the effective region table to a row or a reason.
@@ -217,6 +226,24 @@ fn not_before(f: &Fields<'_>, earlier: (usize, Day), later: (usize, Day)) -> Res
         ));
     }
     Ok(())
+}
+
+/// `key,value`
+pub(crate) fn dataset(f: &Fields<'_>, t: &RegionTable) -> Result<DatasetRow, String> {
+    let key = f.get(0)?;
+    if key != "home" {
+        return Ok(DatasetRow::Other(key.to_string()));
+    }
+    let home = f.region(1, t)?;
+    if home.precision() > Precision::City {
+        return Err(format!(
+            "{} {}: a {} code; the home region is a city or a province",
+            f.name(1),
+            quote(&home.to_string()),
+            home.precision()
+        ));
+    }
+    Ok(DatasetRow::Home(home))
 }
 
 /// `id_number,phone,channel,bound_on,unbound_on`

@@ -50,6 +50,13 @@ pub const REGIONS: FileSpec = FileSpec {
     notes: "overrides/extends the bundled region table; read before every other file",
 };
 
+/// `dataset.csv`: facts about the whole data set (its home region).
+pub const DATASET: FileSpec = FileSpec {
+    name: "dataset.csv",
+    columns: &[req("key"), req("value")],
+    notes: "home = the home region (a city or a province); other keys are a warning",
+};
+
 /// `bindings.csv`: phones bound to persons.
 pub const BINDINGS: FileSpec = FileSpec {
     name: "bindings.csv",
@@ -159,6 +166,7 @@ pub const PHONE_STATUS: FileSpec = FileSpec {
 /// against the region table it extends).
 pub const FILES: &[FileSpec] = &[
     REGIONS,
+    DATASET,
     BINDINGS,
     PHONE_STAYS,
     PERSON_STAYS,

@@ -31,6 +31,8 @@ pub struct BuildInput<'a> {
     pub hashed: Vec<(u64, &'a PersonRecords)>,
     /// The live-update log folded into this index: (log id, last sequence folded).
     pub folded: Option<(u64, u64)>,
+    /// The deployment's home region (DOMAIN.md §2), recorded in the index.
+    pub home: Option<RegionCode>,
 }
 
 /// Figures of a finished build.
@@ -48,6 +50,8 @@ pub struct BuildStats {
     pub regions: u64,
     /// (region, day) bitmaps written.
     pub stay_bitmaps: u64,
+    /// The home region recorded.
+    pub home: Option<RegionCode>,
 }
 
 impl BuildStats {
@@ -211,6 +215,8 @@ pub struct BuildSettings<'a> {
     pub data_as_of: Option<Day>,
     /// The live-update log folded into this index: (log id, last sequence folded).
     pub folded: Option<(u64, u64)>,
+    /// The deployment's home region (DOMAIN.md §2), recorded in the index.
+    pub home: Option<RegionCode>,
 }
 
 /// Builds the bytes of an index file.
@@ -220,6 +226,7 @@ pub fn build_bytes(input: &BuildInput<'_>, key: &Key) -> Result<(Vec<u8>, BuildS
         regions: input.regions,
         data_as_of: input.data_as_of,
         folded: input.folded,
+        home: input.home,
     };
     build_from(input, &settings, key)
 }
@@ -350,13 +357,8 @@ pub fn build_from(
                 let days =
                     stay_bitmaps[region_index(s.region) as usize].days(s.first_day, s.last_day);
                 for (d, b) in (s.first_day.0..).map(Day).zip(days) {
-                    // A phone's stay on day d reaches a query whose window holds d (d … d+13)
-                    // when a binding meets that query's window (d-13 … d+13 in all).
-                    if ph
-                        .bindings
-                        .iter()
-                        .any(|b| b.intersects(d.plus(-13), d.plus(13)))
-                    {
+                    // A phone's stay counts for the person on the days a binding covers.
+                    if ph.bindings.iter().any(|b| b.bound_on_day(d)) {
                         b.insert(pid);
                     }
                 }
@@ -381,6 +383,17 @@ pub fn build_from(
     let (log_id, folded_through) = input.folded.unwrap_or((0, 0));
     put_u64(&mut meta, log_id);
     put_u64(&mut meta, folded_through);
+    // Format 4: the home region, only when there is one, so that a file without keeps the
+    // 24-byte meta readers of format 3 read (with one, they must refuse it: they would answer
+    // without the home region's rule).
+    if let Some(home) = input.home {
+        put_u64(&mut meta, home.padded());
+    }
+    let readable_from = if input.home.is_some() {
+        HOME_READABLE_FROM
+    } else {
+        WRITTEN_READABLE_FROM
+    };
 
     // Each person's key with its record's offset beside it, so that a lookup finds both in one
     // cache line; then a last entry holding the records' end (its key is 0).
@@ -474,12 +487,7 @@ pub fn build_from(
     let stay_bitmap_count = entries.len() as u64;
     drop(entries);
     drop(stay_bitmaps);
-    let bytes = assemble(
-        &header_input,
-        sections,
-        FORMAT_VERSION,
-        WRITTEN_READABLE_FROM,
-    );
+    let bytes = assemble(&header_input, sections, FORMAT_VERSION, readable_from);
     let stats = BuildStats {
         persons: n as u64,
         bytes: bytes.len() as u64,
@@ -487,6 +495,7 @@ pub fn build_from(
         data_as_of,
         regions: dict.len() as u64,
         stay_bitmaps: stay_bitmap_count,
+        home: input.home,
     };
     Ok((bytes, stats))
 }

@@ -6,12 +6,15 @@ pub const MAGIC: [u8; 8] = *b"\x89HCIDX\r\n";
 /// Last 8 bytes of every index file.
 pub const END_MAGIC: [u8; 8] = *b"HCIDXEND";
 /// The format this code writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest format this code reads.
 pub const OLDEST_READABLE: u16 = 1;
 /// The oldest reader that can read what this code writes (the header's `oldest_readable`):
 /// format 3 moved the keys and offsets into `entries`, which readers of format 2 lack.
 pub const WRITTEN_READABLE_FROM: u16 = 3;
+/// The oldest reader that can read a file recording a home region (format 4's meta): a reader
+/// of format 3 would serve it without the home region's rule, so it must refuse it.
+pub const HOME_READABLE_FROM: u16 = 4;
 /// Bytes of one `entries` element: a person's key (u64) and record offset (u32).
 pub const ENTRY_LEN: usize = 12;
 /// Header size in bytes.

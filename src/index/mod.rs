@@ -129,6 +129,7 @@ mod tests {
             data_as_of: None,
             hashed: Vec::new(),
             folded: None,
+            home: None,
         };
         build_bytes(&input, key).unwrap().0
     }

@@ -10,8 +10,8 @@ use super::builder::bucket_of;
 use super::format::*;
 use super::record::{Decoder, RecordError};
 use crate::domain::{
-    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, Query, RegionCode, RiskArea,
-    RiskAreaSet, RiskLevel, evaluate_into,
+    Code, Day, IdNumber, Period, PersonRecords, PhoneRecords, Policy, Precision, Query, RegionCode,
+    RiskArea, RiskAreaSet, RiskLevel, evaluate_into, shown_name,
 };
 use crate::key::Key;
 
@@ -337,11 +337,26 @@ impl<B: AsRef<[u8]>> Index<B> {
     fn check_layout(&mut self) -> Result<(), IndexError> {
         let n = self.persons as usize;
         let meta = self.section(SectionId::Meta);
-        // Format 1 had 8 bytes of meta; format 2 adds the folded live-update log.
+        // Format 1 had 8 bytes of meta; format 2 adds the folded live-update log; format 4 the
+        // home region, when there is one.
         let folded = match meta.len() {
             8 => (0, 0),
-            24 => (get_u64(meta, 8), get_u64(meta, 16)),
-            n => return Err(corrupted("meta", format!("{n} bytes, expected 8 or 24"))),
+            24 | 32 => (get_u64(meta, 8), get_u64(meta, 16)),
+            n => {
+                return Err(corrupted(
+                    "meta",
+                    format!("{n} bytes, expected 8, 24 or 32"),
+                ));
+            }
+        };
+        let home = match meta.len() {
+            32 => {
+                let code = get_u64(meta, 24);
+                let home = RegionCode::from_padded(code)
+                    .ok_or_else(|| corrupted("meta", format!("home region {code:012}")))?;
+                Some(home)
+            }
+            _ => None,
         };
         let bits = get_u32(meta, 0);
         if bits > 32 {
@@ -444,6 +459,24 @@ impl<B: AsRef<[u8]>> Index<B> {
                 return Err(corrupted("regions", format!("repeated code {code:012}")));
             }
         }
+        // Files built before region names followed DOMAIN.md §2 hold the table's `市辖区` for a
+        // municipality's city level: shown by the province's name, as a new build writes it.
+        let renamed: Vec<(u64, Box<str>)> = region_texts
+            .iter()
+            .filter_map(|(&code, t)| {
+                let region = RegionCode::from_padded(code)?;
+                let province = region.truncate(Precision::Province).padded();
+                let shown = shown_name(region, &t.name, || {
+                    region_texts.get(&province).map_or("", |p| &*p.name)
+                });
+                (shown != &*t.name).then(|| (code, shown.into()))
+            })
+            .collect();
+        for (code, name) in renamed {
+            if let Some(t) = region_texts.get_mut(&code) {
+                t.name = name;
+            }
+        }
         let risk = self.section(SectionId::RiskAreas);
         if risk.len() < 8 || risk.len() != 8 + get_u32(risk, 0) as usize * 24 {
             return Err(corrupted("risk_areas", "length does not match the count"));
@@ -473,7 +506,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         self.bucket_bits = bits;
         self.region_count = rc;
         self.region_texts = region_texts;
-        self.risk_areas = RiskAreaSet::new(areas);
+        self.risk_areas = RiskAreaSet::with_home(areas, home);
         Ok(())
     }
 
@@ -543,6 +576,11 @@ impl<B: AsRef<[u8]>> Index<B> {
             }
         }
         Ok(())
+    }
+
+    /// The deployment's home region the index records (DOMAIN.md §2), if any.
+    pub fn home(&self) -> Option<RegionCode> {
+        self.risk_areas.home()
     }
 
     /// The live-update log this index folded: (log id, last sequence folded), or (0, 0).
@@ -721,13 +759,15 @@ impl<B: AsRef<[u8]>> Index<B> {
         self.region_texts.get(&r.padded())
     }
 
-    /// The name of a region with its ancestors' names, coarse to fine.
+    /// The name of a region with its ancestors' names, coarse to fine, a name repeated by the
+    /// next level said once ("北京市 朝阳区").
     pub fn region_full_name(&self, r: RegionCode) -> String {
-        let names: Vec<&str> = r
+        let mut names: Vec<&str> = r
             .lineage()
             .map(|c| self.region_name(c))
             .filter(|n| !n.is_empty())
             .collect();
+        names.dedup();
         names.join(" ")
     }
 

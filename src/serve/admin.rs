@@ -767,6 +767,10 @@ impl Admin for AdminService {
             }
             .to_string(),
             log_pending_bytes: overlay.map_or(0, |o| o.pending_bytes()),
+            home_region: snap
+                .index
+                .home()
+                .map_or_else(String::new, |h| h.to_string()),
         }))
     }
 }

@@ -146,7 +146,11 @@ impl State {
             feeds,
             &out,
             &self.key,
-            &BuildOptions::default(),
+            &BuildOptions {
+                // Feeds without a `dataset.csv` keep the serving index's home region.
+                home_otherwise: self.current().index.home(),
+                ..BuildOptions::default()
+            },
             Some(&fold),
             &mut rejects,
             &mut |stage| {

@@ -357,7 +357,10 @@ fn snapshot(
         _ => 0,
     };
     let risk_areas = match overlay {
-        Some(o) => RiskAreaSet::new(o.effective_risk_areas(index.risk_areas().areas(), folded)),
+        Some(o) => RiskAreaSet::with_home(
+            o.effective_risk_areas(index.risk_areas().areas(), folded),
+            index.home(),
+        ),
         None => index.risk_areas().clone(),
     };
     Ok(Snapshot {
@@ -421,6 +424,7 @@ mod tests {
             data_as_of: Day::parse("2022-05-10").ok(),
             hashed: Vec::new(),
             folded: None,
+            home: None,
         };
         let path = dir.join("index.hcx");
         write_atomic(&path, &build_bytes(&input, key).unwrap().0).unwrap();

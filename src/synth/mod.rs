@@ -320,6 +320,7 @@ pub fn generate(
 
     let mut rows = [0u64; Feed::ALL.len()];
     let mut head = ChunkOut::default();
+    person::write_dataset(&world, &mut head);
     person::write_risk_areas(&world, &days, &mut head);
     output.write_chunk(&head)?;
     for (r, n) in rows.iter_mut().zip(head.rows) {

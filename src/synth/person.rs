@@ -815,6 +815,14 @@ struct Exposure {
     possible_home: Option<(Day, RegionCode)>,
 }
 
+/// `dataset.csv`'s one row: the generated city is the data set's home region.
+pub fn write_dataset(world: &World, out: &mut ChunkOut) {
+    let b = out.row(Feed::Dataset);
+    b.extend_from_slice(b"home,");
+    push_region(b, world.places[0].city);
+    b.push(b'\n');
+}
+
 /// Writes the world's risk areas.
 pub fn write_risk_areas(world: &World, days: &DayText, out: &mut ChunkOut) {
     for z in &world.risk_areas {

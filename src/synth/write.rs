@@ -35,11 +35,13 @@ pub enum Feed {
     Verifications,
     /// `phone_status.csv`.
     PhoneStatus,
+    /// `dataset.csv`: the home region, the generated city.
+    Dataset,
 }
 
 impl Feed {
     /// Every file, in the order the summary lists them.
-    pub const ALL: [Feed; 11] = [
+    pub const ALL: [Feed; 12] = [
         Feed::Truth,
         Feed::Bindings,
         Feed::PhoneStays,
@@ -51,6 +53,7 @@ impl Feed {
         Feed::RiskAreas,
         Feed::Verifications,
         Feed::PhoneStatus,
+        Feed::Dataset,
     ];
 
     /// The file name in the output directory.
@@ -67,6 +70,7 @@ impl Feed {
             Feed::RiskAreas => "risk_areas.csv",
             Feed::Verifications => "verifications.csv",
             Feed::PhoneStatus => "phone_status.csv",
+            Feed::Dataset => "dataset.csv",
         }
     }
 
@@ -84,6 +88,7 @@ impl Feed {
             Feed::RiskAreas => "area,level,from,to",
             Feed::Verifications => "id_number,verified_on,scope,operator,ticket",
             Feed::PhoneStatus => "phone,state,as_of",
+            Feed::Dataset => "key,value",
         }
     }
 

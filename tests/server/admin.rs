@@ -25,6 +25,83 @@ async fn info_describes_the_index_being_served() {
         assert_eq!(info.data_as_of, DATA_AS_OF);
         assert_eq!(info.policy, policy.as_str());
         assert_eq!(info.overlay_sequence, 0);
+        assert_eq!(info.home_region, "", "an index without a home region");
+        server.stop().await;
+    }
+}
+
+/// A deployment whose home is Beijing (DOMAIN.md §4, "Home region"): `Info` names it; the
+/// city-level telecom stay in Beijing of the imprecise itinerary gives no popup, under either
+/// policy, not even for a risk area designated live in another Beijing county; the street-level
+/// stay in a Beijing risk county is still a finding, and so is an arrival from elsewhere; and the
+/// count of a live designation keeps counting both kinds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_home_region_is_reported_and_exempts_coarse_stays_inside_it() {
+    let file = index_file_at_home(Some("1101"));
+    for policy in Policy::ALL {
+        let state_dir = tempfile::tempdir().unwrap();
+        let (server, _) =
+            util::Server::start_live(&file.path, state_dir.path(), policy, Some(d(0))).await;
+        let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+        let info = admin.info(InfoRequest {}).await.expect("info").into_inner();
+        assert_eq!(info.home_region, "1101");
+
+        let mut c = server.codes(Some(QUERY_TOKEN)).await;
+        let imprecise = get(&mut c, &Who::Imprecise.number(), "")
+            .await
+            .expect("answered");
+        assert_eq!(imprecise.color, Color::Green as i32, "{policy}");
+        assert!(
+            imprecise.findings.is_empty(),
+            "{policy}: {:?}",
+            imprecise.findings
+        );
+        assert!(imprecise.travel_allowed);
+        let inside = get(&mut c, &Who::InRiskArea.number(), "")
+            .await
+            .expect("answered");
+        assert_eq!(inside.color, Color::Yellow as i32, "{policy}");
+        assert_eq!(inside.findings[0].reason, Reason::InRiskArea as i32);
+
+        // A live designation of another Beijing county: still nothing for a city-level stay,
+        // though the count names it as a possible one.
+        let ack = admin
+            .set_risk_area(healthcode::proto::SetRiskAreaRequest {
+                area: "110108".into(),
+                level: healthcode::proto::RiskLevel::High as i32,
+                from: day(-3),
+                to: String::new(),
+                operator: "王伟".into(),
+                reason: "a live designation at home".into(),
+            })
+            .await
+            .expect("acknowledged")
+            .into_inner();
+        assert_eq!(ack.affected_possible, 1, "{ack:?}");
+        let imprecise = get(&mut c, &Who::Imprecise.number(), "")
+            .await
+            .expect("answered");
+        assert!(
+            imprecise.findings.is_empty(),
+            "{policy}: {:?}",
+            imprecise.findings
+        );
+
+        // Away from home nothing changed: the arrival from Dongguan's risk unit still asks to
+        // register.
+        let arrival = get(&mut c, &Who::ArrivalUnregistered.number(), "")
+            .await
+            .expect("answered");
+        assert_eq!(
+            arrival.findings.len(),
+            1,
+            "{policy}: {:?}",
+            arrival.findings
+        );
+        assert_eq!(
+            arrival.findings[0].reason,
+            Reason::ArrivalUnregistered as i32
+        );
         server.stop().await;
     }
 }

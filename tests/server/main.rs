@@ -2,14 +2,15 @@
 //! 127.0.0.1:0 over an index file written to a temporary directory. Hand-made persons cover every
 //! finding of DOMAIN.md §4; the tests check what a front end sees through `GetCode`, `GetCodes`
 //! and `StreamCodes`, the credentials of §5, `Admin.Info` and `Admin.AffectedCount`, the health
-//! service and server reflection. This file builds the persons and reads the answers; each module
-//! holds one part of the API.
+//! service and server reflection; `demo.rs` runs `serve --demo` as a process. This file builds
+//! the persons and reads the answers; each module holds one part of the API.
 
 #[path = "../util/mod.rs"]
 mod util;
 
 mod access;
 mod admin;
+mod demo;
 mod queries;
 
 use healthcode::domain::{
@@ -253,16 +254,22 @@ struct IndexFile {
 }
 
 fn index_file() -> IndexFile {
+    index_file_at_home(None)
+}
+
+/// [`index_file`] for a deployment whose home region is `home`.
+fn index_file_at_home(home: Option<&str>) -> IndexFile {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let people: Vec<(IdNumber, PersonRecords)> = EVERYONE
         .iter()
         .filter_map(|w| Some((w.id(), w.records()?)))
         .collect();
-    let path = util::write_index(
+    let path = util::write_index_at_home(
         dir.path(),
         &people,
         &risk_areas(),
         Some(Day::parse(DATA_AS_OF).expect("valid day")),
+        home.map(r),
     );
     IndexFile { _dir: dir, path }
 }
@@ -314,7 +321,8 @@ fn status_finding(reason: Reason, k: i32) -> Finding {
 const CHAOYANG: (&str, &str) = ("110105", "朝阳区");
 const JIANWAI: (&str, &str) = ("110105001", "建外街道");
 const CHAOWAI: (&str, &str) = ("110105002", "朝外街道");
-const BEIJING_CITY: (&str, &str) = ("1101", "市辖区");
+/// Beijing's city level: `市辖区` in the table, shown as the municipality's name (DOMAIN.md §2).
+const BEIJING_CITY: (&str, &str) = ("1101", "北京市");
 const DONGGUAN: (&str, &str) = ("4419", "东莞市");
 
 /// The colour, findings and travel permission the precision-aware server gives on D.

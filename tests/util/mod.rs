@@ -53,6 +53,18 @@ pub fn write_index(
     areas: &[RiskArea],
     data_as_of: Option<Day>,
 ) -> PathBuf {
+    write_index_at_home(dir, people, areas, data_as_of, None)
+}
+
+/// [`write_index`] for a deployment whose home region is `home`, recorded in the index.
+#[allow(dead_code)] // not every test binary that includes this module needs a home
+pub fn write_index_at_home(
+    dir: &Path,
+    people: &[(IdNumber, PersonRecords)],
+    areas: &[RiskArea],
+    data_as_of: Option<Day>,
+    home: Option<healthcode::domain::RegionCode>,
+) -> PathBuf {
     let input = BuildInput {
         people: people.iter().map(|(id, p)| (*id, p)).collect(),
         risk_areas: areas,
@@ -60,6 +72,7 @@ pub fn write_index(
         data_as_of,
         hashed: Vec::new(),
         folded: None,
+        home,
     };
     let (bytes, _) = build_bytes(&input, &key()).expect("the test index builds");
     let path = dir.join("index.hci");

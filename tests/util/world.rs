@@ -16,8 +16,17 @@ pub fn today() -> Day {
     Day::parse(synth::DEFAULT_TODAY).unwrap()
 }
 
-/// A generated world of `persons` in `dir/feeds`, with its index at `dir/a.hci`.
+/// A generated world of `persons` in `dir/feeds`, with its index at `dir/a.hci`; its home region
+/// is the generated city (Beijing), as `gen` writes it.
 pub fn world(dir: &Path, persons: u64, seed: u64) -> (PathBuf, PathBuf) {
+    world_with_home(dir, persons, seed, true)
+}
+
+/// [`world`], with the generated city as its home region or (`home` false, its `dataset.csv`
+/// removed) none: then every resident's city-level telecom stay is a possible match of each
+/// risk area in the city, which makes findings against any area of the city plentiful.
+#[allow(dead_code)] // not every test binary that uses the worlds needs one without a home
+pub fn world_with_home(dir: &Path, persons: u64, seed: u64, home: bool) -> (PathBuf, PathBuf) {
     let feeds = dir.join("feeds");
     let cfg = GenConfig {
         persons,
@@ -26,6 +35,9 @@ pub fn world(dir: &Path, persons: u64, seed: u64) -> (PathBuf, PathBuf) {
         city: RegionCode::parse(synth::DEFAULT_CITY).unwrap(),
     };
     synth::generate(&cfg, &feeds, false, &mut |_| {}).expect("the world generates");
+    if !home {
+        std::fs::remove_file(feeds.join("dataset.csv")).expect("gen writes dataset.csv");
+    }
     let index = dir.join("a.hci");
     build_index(
         &feeds,

@@ -16,7 +16,11 @@
 //!   the risk-area rules.
 //! * **false_blocked** — not truly exposed, travel refused, and the findings other than
 //!   risk-area findings would allow travel (none has a colour or blocks travel).
-//! * **missed** — truly exposed, yet no risk-area finding at all.
+//! * **missed** — truly exposed, yet no risk-area finding at all; split into **missed_away**
+//!   (truly exposed in a risk unit outside the home region: must be 0) and **missed_home**
+//!   (truly exposed only in risk units inside the home region, where a city-level stay matches
+//!   nothing: the people the city's own tracing must find).
+//!   Without a home region every exposure is away.
 //! * **exposed_travel_allowed** — truly exposed, yet travel allowed (whatever the reason).
 //! * **hotline_load** — not truly exposed, yet some risk-area finding that only a hotline
 //!   verification clears. Split into **hotline_load_blocking** (an `IN_RISK_AREA` or
@@ -56,13 +60,26 @@ pub struct TruthStay {
 /// True when the stay lies inside the risk unit of some area of `areas` on a day of the window of
 /// `day` on which that area was active (DOMAIN.md §2, §4: the unit is what the travel rules use).
 pub fn stay_exposed(stay: &TruthStay, areas: &[RiskArea], day: Day) -> bool {
+    exposing_units(stay, areas, day).next().is_some()
+}
+
+/// The risk units of the areas of `areas` that the stay lies in on a day of the window of `day`
+/// on which the area was active.
+fn exposing_units<'a>(
+    stay: &'a TruthStay,
+    areas: &'a [RiskArea],
+    day: Day,
+) -> impl Iterator<Item = RegionCode> + 'a {
     let lo = stay.first_day.max(day.window_start());
     let hi = stay.last_day.min(day);
-    lo <= hi
-        && areas.iter().any(|z| {
-            z.area.risk_unit().contains(stay.region)
+    areas
+        .iter()
+        .filter(move |z| {
+            lo <= hi
+                && z.area.risk_unit().contains(stay.region)
                 && lo.max(z.period.from) <= z.period.to.map_or(hi, |t| hi.min(t))
         })
+        .map(|z| z.area.risk_unit())
 }
 
 /// True when the person whose true stays these are is truly exposed on `day`: some stay is
@@ -73,6 +90,38 @@ pub fn truly_exposed<'a>(
     day: Day,
 ) -> bool {
     stays.into_iter().any(|s| stay_exposed(s, areas, day))
+}
+
+/// Where a person was truly exposed, in a deployment with an optional home region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Exposure {
+    /// Not truly exposed.
+    None,
+    /// Truly exposed only in risk units inside the home region.
+    Home,
+    /// Truly exposed in a risk unit outside the home region (every exposure, without one).
+    Away,
+}
+
+/// Where the person whose true stays these are was truly exposed on `day`: away when some
+/// stay lies in the risk unit of an active area outside `home`, else at home when some stay
+/// lies in one inside it.
+pub fn exposure<'a>(
+    stays: impl IntoIterator<Item = &'a TruthStay>,
+    areas: &[RiskArea],
+    day: Day,
+    home: Option<RegionCode>,
+) -> Exposure {
+    let mut found = Exposure::None;
+    for s in stays {
+        for unit in exposing_units(s, areas, day) {
+            if !home.is_some_and(|h| h.contains(unit)) {
+                return Exposure::Away;
+            }
+            found = Exposure::Home;
+        }
+    }
+    found
 }
 
 /// Why an evaluation failed.
@@ -220,10 +269,15 @@ impl Truth {
             .map(|(i, &id)| (id, &self.stays[self.starts[i]..self.starts[i + 1]]))
     }
 
-    /// Every person and whether they are [`truly_exposed`] on `day`.
-    pub fn exposure(&self, areas: &[RiskArea], day: Day) -> Vec<(IdNumber, bool)> {
+    /// Every person and where they were truly exposed on `day` ([`exposure`]).
+    pub fn exposure(
+        &self,
+        areas: &[RiskArea],
+        day: Day,
+        home: Option<RegionCode>,
+    ) -> Vec<(IdNumber, Exposure)> {
         self.iter()
-            .map(|(id, stays)| (id, truly_exposed(stays, areas, day)))
+            .map(|(id, stays)| (id, exposure(stays, areas, day, home)))
             .collect()
     }
 }
@@ -280,6 +334,10 @@ pub struct Tally {
     pub false_blocked: u64,
     /// Truly exposed, yet no risk-area finding.
     pub missed: u64,
+    /// Of those, truly exposed in a risk unit outside the home region.
+    pub missed_away: u64,
+    /// Of those, truly exposed only in risk units inside the home region.
+    pub missed_home: u64,
     /// Truly exposed, yet travel allowed.
     pub exposed_travel_allowed: u64,
     /// Not truly exposed, yet a risk-area finding only a hotline verification clears.
@@ -292,7 +350,8 @@ pub struct Tally {
 
 impl Tally {
     /// Counts one person's answer against the truth.
-    pub fn add(&mut self, code: &Code, exposed: bool) {
+    pub fn add(&mut self, code: &Code, exposure: Exposure) {
+        let exposed = exposure != Exposure::None;
         let mut risk = false;
         let mut blocking_risk = false;
         let mut other_color = false;
@@ -310,6 +369,8 @@ impl Tally {
         if exposed {
             self.truly_exposed += 1;
             self.missed += u64::from(!risk);
+            self.missed_away += u64::from(!risk && exposure == Exposure::Away);
+            self.missed_home += u64::from(!risk && exposure == Exposure::Home);
             self.exposed_travel_allowed += u64::from(code.travel_allowed);
         } else {
             self.false_yellow += u64::from(code.color == Color::Yellow && !other_color);
@@ -328,13 +389,15 @@ impl Tally {
     }
 
     /// The counts with their names, in report order.
-    pub fn fields(&self) -> [(&'static str, u64); 9] {
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
         [
             ("persons", self.persons),
             ("truly_exposed", self.truly_exposed),
             ("false_yellow", self.false_yellow),
             ("false_blocked", self.false_blocked),
             ("missed", self.missed),
+            ("missed_away", self.missed_away),
+            ("missed_home", self.missed_home),
             ("exposed_travel_allowed", self.exposed_travel_allowed),
             ("hotline_load", self.hotline_load),
             ("hotline_load_blocking", self.hotline_load_blocking),
@@ -342,13 +405,15 @@ impl Tally {
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 9] {
+    fn fields_mut(&mut self) -> [&mut u64; 11] {
         [
             &mut self.persons,
             &mut self.truly_exposed,
             &mut self.false_yellow,
             &mut self.false_blocked,
             &mut self.missed,
+            &mut self.missed_away,
+            &mut self.missed_home,
             &mut self.exposed_travel_allowed,
             &mut self.hotline_load,
             &mut self.hotline_load_blocking,
@@ -414,13 +479,13 @@ impl EvalReport {
     }
 }
 
-/// Evaluates every person of `persons` (document number, truly exposed) on `day` under each of
+/// Evaluates every person of `persons` (document number, where truly exposed) on `day` under each of
 /// `policies` through [`Index::code`], on every core; `progress` is called with the number of
 /// persons just finished.
 pub fn evaluate<B: AsRef<[u8]> + Sync>(
     index: &Index<B>,
     key: &Key,
-    persons: &[(IdNumber, bool)],
+    persons: &[(IdNumber, Exposure)],
     day: Day,
     policies: &[Policy],
     progress: &(dyn Fn(u64) + Sync),
@@ -619,11 +684,38 @@ mod tests {
         ]);
         assert_eq!((t.persons(), t.stays()), (2, 3));
         assert_eq!(t.last_day(), Some(day("2022-05-10")));
-        let e = t.exposure(&areas(), day("2022-05-10"));
+        let e = t.exposure(&areas(), day("2022-05-10"), None);
         assert_eq!(e.len(), 2);
-        assert!(e.iter().all(|&(_, x)| x));
-        let e = t.exposure(&areas(), day("2022-04-30"));
-        assert!(e.iter().all(|&(_, x)| !x));
+        assert!(e.iter().all(|&(_, x)| x == Exposure::Away));
+        let e = t.exposure(&areas(), day("2022-04-30"), None);
+        assert!(e.iter().all(|&(_, x)| x == Exposure::None));
+    }
+
+    #[test]
+    fn an_exposure_inside_the_home_region_is_at_home_and_any_other_away() {
+        let d = day("2022-05-10");
+        let mut areas = areas();
+        areas.push(area("120101001", "2022-05-01", None));
+        let chaoyang = stay("110105002", "2022-05-09", "2022-05-10");
+        let tianjin = stay("120101002", "2022-05-05", "2022-05-06");
+        let safe = stay("110101001", "2022-04-10", "2022-05-08");
+        let beijing = Some(region("1101"));
+        assert_eq!(
+            exposure([&chaoyang, &safe], &areas, d, beijing),
+            Exposure::Home
+        );
+        assert_eq!(exposure([&tianjin], &areas, d, beijing), Exposure::Away);
+        assert_eq!(
+            exposure([&chaoyang, &tianjin], &areas, d, beijing),
+            Exposure::Away
+        );
+        assert_eq!(exposure([&safe], &areas, d, beijing), Exposure::None);
+        // A province as home holds its cities; without a home every exposure is away.
+        assert_eq!(
+            exposure([&chaoyang], &areas, d, Some(region("11"))),
+            Exposure::Home
+        );
+        assert_eq!(exposure([&chaoyang], &areas, d, None), Exposure::Away);
     }
 
     fn finding(reason: Reason) -> Finding {
@@ -644,26 +736,26 @@ mod tests {
     fn misfires_are_counted_only_when_the_risk_area_rules_alone_cause_them() {
         use Reason::*;
         let mut t = Tally::default();
-        t.add(&code(&[InRiskArea]), false);
+        t.add(&code(&[InRiskArea]), Exposure::None);
         assert_eq!(
             (t.false_yellow, t.false_blocked, t.hotline_load_blocking),
             (1, 1, 1)
         );
         // A CDC yellow makes the colour and the refusal not the risk-area rules' doing.
         let mut t = Tally::default();
-        t.add(&code(&[CdcSecondaryContact, InRiskArea]), false);
+        t.add(&code(&[CdcSecondaryContact, InRiskArea]), Exposure::None);
         assert_eq!((t.false_yellow, t.false_blocked, t.hotline_load), (0, 0, 1));
         // Visited: green with a blocking popup.
         let mut t = Tally::default();
-        t.add(&code(&[VisitedRiskArea]), false);
+        t.add(&code(&[VisitedRiskArea]), Exposure::None);
         assert_eq!((t.false_yellow, t.false_blocked), (0, 1));
         // An unverifiable phone is a popup that does not block: still a false refusal.
         let mut t = Tally::default();
-        t.add(&code(&[VisitedRiskArea, PhoneUnverifiable]), false);
+        t.add(&code(&[VisitedRiskArea, PhoneUnverifiable]), Exposure::None);
         assert_eq!(t.false_blocked, 1);
         // The imprecise popup: hotline load, nothing false.
         let mut t = Tally::default();
-        t.add(&code(&[ItineraryImprecise]), false);
+        t.add(&code(&[ItineraryImprecise]), Exposure::None);
         assert_eq!(
             (
                 t.false_yellow,
@@ -679,16 +771,19 @@ mod tests {
     fn exposed_persons_are_missed_without_a_risk_area_finding() {
         use Reason::*;
         let mut t = Tally::default();
-        t.add(&code(&[]), true);
-        t.add(&code(&[CdcCloseContact]), true);
-        t.add(&code(&[ArrivalUnregistered]), true);
-        t.add(&code(&[ItineraryImprecise]), true);
-        t.add(&code(&[InRiskArea]), true);
-        assert_eq!(t.truly_exposed, 5);
-        assert_eq!(t.missed, 3);
+        t.add(&code(&[]), Exposure::Away);
+        t.add(&code(&[CdcCloseContact]), Exposure::Away);
+        t.add(&code(&[ArrivalUnregistered]), Exposure::Away);
+        t.add(&code(&[ItineraryImprecise]), Exposure::Away);
+        t.add(&code(&[InRiskArea]), Exposure::Away);
+        t.add(&code(&[]), Exposure::Home);
+        t.add(&code(&[VisitedRiskArea]), Exposure::Home);
+        assert_eq!(t.truly_exposed, 7);
+        assert_eq!(t.missed, 4);
+        assert_eq!((t.missed_away, t.missed_home), (3, 1));
         assert_eq!(
-            t.exposed_travel_allowed, 3,
-            "green, arrival popup, imprecise"
+            t.exposed_travel_allowed, 4,
+            "green, arrival popup, imprecise, green at home"
         );
         assert_eq!((t.false_yellow, t.false_blocked, t.hotline_load), (0, 0, 0));
     }
@@ -696,7 +791,7 @@ mod tests {
     #[test]
     fn the_json_has_the_contract_keys() {
         let mut t = Tally::default();
-        t.add(&code(&[Reason::InRiskArea]), false);
+        t.add(&code(&[Reason::InRiskArea]), Exposure::None);
         let r = EvalReport {
             today: day("2022-05-10"),
             unknown: 0,
@@ -707,7 +802,7 @@ mod tests {
         };
         let j = r.to_json();
         assert!(j.starts_with("{\"today\": \"2022-05-10\", \"policies\": {\"precision-aware\": {"));
-        assert!(j.contains("\"city-level\": {\"persons\": 1, \"truly_exposed\": 0, \"false_yellow\": 1, \"false_blocked\": 1, \"missed\": 0, \"exposed_travel_allowed\": 0, \"hotline_load\": 1,"));
+        assert!(j.contains("\"city-level\": {\"persons\": 1, \"truly_exposed\": 0, \"false_yellow\": 1, \"false_blocked\": 1, \"missed\": 0, \"missed_away\": 0, \"missed_home\": 0, \"exposed_travel_allowed\": 0, \"hotline_load\": 1,"));
         assert!(r.table().contains("false_yellow"));
     }
 }

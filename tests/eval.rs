@@ -13,12 +13,14 @@ use healthcode::domain::IdNumber;
 const PERSONS: u64 = 20_000;
 
 /// The keys every policy reports (DOMAIN.md §6 `eval`, and the split of the hotline load).
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 11] = [
     "persons",
     "truly_exposed",
     "false_yellow",
     "false_blocked",
     "missed",
+    "missed_away",
+    "missed_home",
     "exposed_travel_allowed",
     "hotline_load",
     "hotline_load_blocking",
@@ -284,6 +286,7 @@ fn eval_json(home: &Path, args: &[&str], today: &str) -> (Counts, Counts) {
             "{out}"
         );
         assert!(c["truly_exposed"] <= c["persons"], "{out}");
+        assert_eq!(c["missed"], c["missed_away"] + c["missed_home"], "{out}");
         assert!(c["missed"] + c["exposed_travel_allowed"] <= 2 * c["truly_exposed"]);
         assert!(
             c["false_yellow"] + c["truly_exposed"] <= c["persons"],
@@ -316,21 +319,28 @@ fn precision_aware_never_misfires_nor_misses_on_generated_worlds() {
             assert!(pa["truly_exposed"] > 0, "{at}");
             assert_eq!(pa["false_yellow"], 0, "{at}");
             assert_eq!(pa["false_blocked"], 0, "{at}");
-            assert_eq!(pa["missed"], 0, "{at}");
-            // Every true stay is observed at least at city precision: the legacy policy misses
-            // nobody either; it turns the safe part of the city yellow instead.
-            assert_eq!(cl["missed"], 0, "{at}");
+            assert_eq!(pa["missed_away"], 0, "{at}");
+            // Every true stay is observed at least at city precision: outside the home city the
+            // legacy policy misses nobody either; it turns travellers to the safe part of a risk
+            // city yellow instead.
+            assert_eq!(cl["missed_away"], 0, "{at}");
+            // In the home city a city-level stay matches nothing, under either policy: both
+            // miss the same residents with no finer record.
+            assert_eq!(pa["missed_home"], cl["missed_home"], "{at}");
             assert_eq!(
                 cl["hotline_load_popup"], 0,
                 "{at}: no possible match under city-level"
             );
+            // The popups are the travellers' (about 5 % travel in any 14 days), not the city's.
+            assert!(pa["hotline_load"] < PERSONS / 10, "{at}");
             if today == "2022-05-10" {
                 assert!(
-                    cl["false_yellow"] > PERSONS / 2,
-                    "{at}: the misfire is in the data"
+                    cl["false_yellow"] > 0,
+                    "{at}: the travellers' misfire is in the data"
                 );
                 assert!(cl["false_blocked"] >= cl["false_yellow"], "{at}");
                 assert!(pa["hotline_load_popup"] > 0, "{at}");
+                assert!(pa["missed_home"] > 0, "{at}: residents only tracing finds");
             }
         }
     }
@@ -450,38 +460,32 @@ fn hand_made(tmp: &Path) -> (PathBuf, PathBuf) {
 fn every_count_of_a_hand_made_world() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, truth) = hand_made(tmp.path());
-    let (pa, cl) = eval_json(
-        tmp.path(),
-        &[
-            "--feeds",
-            s(&dir),
-            "--truth",
-            s(&truth),
-            "--today",
-            "2022-05-10",
-        ],
-        "2022-05-10",
-    );
-    let counts = |v: [u64; 9]| -> Counts { KEYS.iter().map(|k| k.to_string()).zip(v).collect() };
-    // A: a false self-report makes A yellow under both policies; B: exposed, a popup (travel
-    // allowed) or yellow; C: exposed, unknown, missed; D: a popup or yellow.
-    assert_eq!(pa, counts([4, 2, 1, 1, 1, 2, 2, 1, 1]));
-    assert_eq!(cl, counts([4, 2, 2, 2, 1, 1, 2, 2, 0]));
+    let eval_on = |today: &str| {
+        eval_json(
+            tmp.path(),
+            &["--feeds", s(&dir), "--truth", s(&truth), "--today", today],
+            today,
+        )
+    };
+    let (pa, cl) = eval_on("2022-05-10");
+    let counts = |v: [u64; 11]| -> Counts { KEYS.iter().map(|k| k.to_string()).zip(v).collect() };
+    // No home region: A: a false self-report makes A yellow under both policies; B: exposed, a
+    // popup (travel allowed) or yellow; C: exposed, unknown, missed (away: without a home every
+    // exposure is); D: a popup or yellow.
+    assert_eq!(pa, counts([4, 2, 1, 1, 1, 1, 0, 2, 2, 1, 1]));
+    assert_eq!(cl, counts([4, 2, 2, 2, 1, 1, 0, 1, 2, 2, 0]));
+
+    // Beijing as home (dataset.csv): the city-level telecom stays of B and D match nothing, under
+    // either policy; A's self-reported street still does. B and C are missed at home.
+    std::fs::write(dir.join("dataset.csv"), "key,value\nhome,1101\n").unwrap();
+    let (pa, cl) = eval_on("2022-05-10");
+    assert_eq!(pa, counts([4, 2, 1, 1, 2, 0, 2, 2, 1, 1, 0]));
+    assert_eq!(cl, pa);
+    std::fs::remove_file(dir.join("dataset.csv")).unwrap();
 
     // Before the area was designated nobody is exposed and nothing fires.
-    let (pa, cl) = eval_json(
-        tmp.path(),
-        &[
-            "--feeds",
-            s(&dir),
-            "--truth",
-            s(&truth),
-            "--today",
-            "2022-04-30",
-        ],
-        "2022-04-30",
-    );
-    assert_eq!(pa, counts([4, 0, 0, 0, 0, 0, 0, 0, 0]));
+    let (pa, cl) = eval_on("2022-04-30");
+    assert_eq!(pa, counts([4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     assert_eq!(cl, pa);
 }
 

@@ -82,6 +82,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                     strict: false,
                 },
                 data_as_of: None,
+                ..Default::default()
             };
             let mut rejects = std::io::BufWriter::new(
                 std::fs::File::create(dir.path().join("rejects.txt")).context("rejects report")?,
@@ -116,7 +117,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
              where persons were after it is unknown"
         );
     }
-    let persons = truth.exposure(index.risk_areas().areas(), today);
+    let persons = truth.exposure(index.risk_areas().areas(), today, index.home());
     drop(truth);
 
     stage(&format!(

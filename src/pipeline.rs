@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::domain::{Day, PersonRecords, RegionCode};
+use crate::domain::{Day, PersonRecords, RegionCode, RiskArea};
 use crate::feeds::{self, FeedError, FeedOptions, People, Report};
 use crate::index::{
     BuildError, BuildSettings, BuildStats, Ident, Index, IndexError, PersonSource, build_from,
-    write_atomic,
+    latest_observed, write_atomic,
 };
 use crate::key::Key;
 use crate::overlay::{Fold, PersonRecord, apply_risk_changes};
@@ -141,7 +141,13 @@ pub fn build_index_folding(
         live: HashMap::new(),
         absent: Vec::new(),
     };
+    // The data date is the feeds' own, never a live write's (a mistyped day of one would
+    // otherwise date every answer and make the correct next index look older).
+    let mut data_as_of = opts.data_as_of;
     if let Some(fold) = fold {
+        if data_as_of.is_none() {
+            data_as_of = feeds_data_date(&people, &risk_areas);
+        }
         apply_risk_changes(&mut risk_areas, &fold.risk);
         source.live = fold
             .persons
@@ -169,7 +175,7 @@ pub fn build_index_folding(
     let settings = BuildSettings {
         risk_areas: &risk_areas,
         regions: feeds.regions.as_ref(),
-        data_as_of: opts.data_as_of,
+        data_as_of,
         folded: fold.map(|f| (f.log_id, f.through)),
         home: opts.home.or(feeds.home).or(opts.home_otherwise),
     };
@@ -193,6 +199,19 @@ pub fn build_index_folding(
         stats,
         timings,
     })
+}
+
+/// The latest day the feeds' records and designations observe, as a build from them alone
+/// would date its index.
+fn feeds_data_date(people: &People, risk_areas: &[RiskArea]) -> Option<Day> {
+    let mut p = PersonRecords::default();
+    let persons = (0..people.len()).filter_map(|i| {
+        people.fill(i, &mut p);
+        latest_observed(&p)
+    });
+    persons
+        .chain(risk_areas.iter().map(|z| z.period.from))
+        .max()
 }
 
 /// The feeds' persons with the live records of a fold added: a person of the feeds gets the

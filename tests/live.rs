@@ -732,3 +732,77 @@ async fn a_rebuild_folds_live_writes_once_and_they_survive_a_restart() {
     );
     server.stop().await;
 }
+
+/// A verification or registration dated after tomorrow (a mistyped year) is refused with
+/// `INVALID_ARGUMENT`; one dated tomorrow (clock skew) is taken; and a rebuild that folds it still
+/// dates its index by the feeds, so the next index built from the feeds is not "older".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_ahead_is_refused_and_no_live_write_dates_a_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (feeds, a) = world(tmp.path(), 500, 15);
+    let (people, _) = people(&feeds);
+    let id = people[0].0.to_string();
+    let (server, _) = Server::start_live(
+        &a,
+        &tmp.path().join("state"),
+        Policy::PrecisionAware,
+        Some(today()),
+    )
+    .await;
+    let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+    let verification = |on: &str| proto::RecordVerificationRequest {
+        id_number: id.clone(),
+        verified_on: on.to_string(),
+        scope: String::new(),
+        operator: "李娜".into(),
+        ticket: "H-7".into(),
+    };
+    for on in ["2202-05-10".to_string(), today().plus(2).to_string()] {
+        let e = admin
+            .record_verification(verification(&on))
+            .await
+            .expect_err("a day not yet come");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{on}");
+        assert!(e.message().contains("has not come yet"), "{}", e.message());
+    }
+    let e = admin
+        .record_registration(proto::RecordRegistrationRequest {
+            id_number: id.clone(),
+            registered_on: today().plus(3).to_string(),
+            community: "幸福里".into(),
+            operator: "李娜".into(),
+            reason: "arrival".into(),
+        })
+        .await
+        .expect_err("a day not yet come");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let tomorrow = today().plus(1).to_string();
+    let ack = admin
+        .record_verification(verification(&tomorrow))
+        .await
+        .expect("a day of clock skew is allowed")
+        .into_inner();
+    assert_eq!(ack.sequence, 1, "only the allowed write went to the log");
+
+    let mut progress = admin
+        .rebuild(proto::RebuildRequest {
+            feeds: feeds.display().to_string(),
+            force: false,
+        })
+        .await
+        .expect("the rebuild starts")
+        .into_inner();
+    let mut generation = 0;
+    while let Some(p) = progress.message().await.expect("the rebuild succeeds") {
+        generation = generation.max(p.generation);
+    }
+    assert_eq!(generation, 2);
+    let info = admin
+        .info(proto::InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.folded_sequence, 1, "the verification is folded");
+    assert_eq!(info.data_as_of, today().to_string(), "dated by the feeds");
+    server.stop().await;
+}

@@ -121,6 +121,17 @@ impl DayBitmaps {
     }
 }
 
+/// The latest day `p`'s records observe (what dates a build's data), if any.
+pub fn latest_observed(p: &PersonRecords) -> Option<Day> {
+    let mut latest = None;
+    observed_days(p, |d, observed| {
+        if observed {
+            latest = latest.max(Some(d));
+        }
+    });
+    latest
+}
+
 /// Every day a record of `p` carries, for the base day and the data date.
 fn observed_days(p: &PersonRecords, mut f: impl FnMut(Day, bool)) {
     // (day, observed): `observed` days count for the data date; planned ones (travel days,

@@ -10,7 +10,7 @@ pub mod record;
 
 pub use builder::{
     BuildError, BuildInput, BuildSettings, BuildStats, Ident, PersonSource, as_format_2,
-    build_bytes, build_from, write_atomic,
+    build_bytes, build_from, latest_observed, write_atomic,
 };
 pub use reader::{Index, IndexError, RegionText, Scratch};
 

@@ -47,6 +47,22 @@ fn day_or_today(state: &State, field: &str, s: &str) -> Result<Day, Status> {
     }
 }
 
+/// A day on which a verification or a registration says it happened: empty means the server's
+/// today, and a day later than tomorrow (one day of clock skew between a desk and the server) is
+/// refused: it has not come yet, and a mistyped year would otherwise date the next rebuild's
+/// records.
+fn day_done(state: &State, field: &str, s: &str) -> Result<Day, Status> {
+    let d = day_or_today(state, field, s)?;
+    let today = state.today();
+    if d > today.plus(1) {
+        return Err(Status::invalid_argument(format!(
+            "{field}: {d} has not come yet (the server's today is {today}; one day ahead is \
+             allowed for clock skew)"
+        )));
+    }
+    Ok(d)
+}
+
 /// A region that the bundled table or the serving index knows.
 fn known_region(state: &State, field: &str, s: &str) -> Result<RegionCode, Status> {
     let r = parse_region(field, s)?;
@@ -515,7 +531,7 @@ impl Admin for AdminService {
             who,
             fields,
             |person, masked| {
-                let verified_on = day_or_today(&self.state, "verified_on", &r.verified_on)?;
+                let verified_on = day_done(&self.state, "verified_on", &r.verified_on)?;
                 let scope = if r.scope.trim().is_empty() {
                     None
                 } else {
@@ -557,7 +573,7 @@ impl Admin for AdminService {
                 Ok(Change::Registration {
                     person,
                     masked,
-                    registered_on: day_or_today(&self.state, "registered_on", &r.registered_on)?,
+                    registered_on: day_done(&self.state, "registered_on", &r.registered_on)?,
                     community: text("community", r.community.clone())?,
                 })
             },

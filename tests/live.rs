@@ -806,3 +806,73 @@ async fn a_day_ahead_is_refused_and_no_live_write_dates_a_rebuild() {
     assert_eq!(info.data_as_of, today().to_string(), "dated by the feeds");
     server.stop().await;
 }
+
+/// `Reload` of a named pipe, a device or a directory is refused at once (an open of a pipe would
+/// otherwise wait forever for a writer, holding a thread), the old index keeps serving and live
+/// writes go on; while one reload runs a second is refused with `ALREADY_EXISTS` rather than
+/// given a thread of its own, and the refusal is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_anything_but_a_file_is_refused_at_once_and_one_runs_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, a) = world(tmp.path(), 300, 16);
+    let (server, state) = Server::start_live(
+        &a,
+        &tmp.path().join("state"),
+        Policy::PrecisionAware,
+        Some(today()),
+    )
+    .await;
+    let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+    let fifo = tmp.path().join("index.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (path, what) in [
+        (fifo.as_path(), "a named pipe"),
+        (Path::new("/dev/zero"), "a device"),
+        (tmp.path(), "a directory"),
+    ] {
+        let mut req = tonic::Request::new(proto::ReloadRequest {
+            path: path.display().to_string(),
+            force: true,
+        });
+        req.set_timeout(std::time::Duration::from_secs(20));
+        let e = admin.reload(req).await.expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{what}: {e:?}");
+        assert!(e.message().contains(what), "{}", e.message());
+        assert!(e.message().contains("keeps serving"), "{}", e.message());
+    }
+    let ack = admin
+        .set_risk_area(proto::SetRiskAreaRequest {
+            area: "110105".into(),
+            level: proto::RiskLevel::High as i32,
+            from: today().to_string(),
+            to: String::new(),
+            operator: "王伟".into(),
+            reason: "after the refused reloads".into(),
+        })
+        .await
+        .expect("live writes go on");
+    assert_eq!(ack.into_inner().sequence, 1);
+
+    // A reload running (its turn held here): the next is refused at once and audited.
+    let turn = state.reload_turn().expect("no reload runs");
+    let e = reload(&mut admin, &a, true)
+        .await
+        .expect_err("one at a time");
+    assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e:?}");
+    assert!(
+        e.message().contains("a reload is running"),
+        "{}",
+        e.message()
+    );
+    drop(turn);
+    assert_eq!(reload(&mut admin, &a, true).await.expect("its turn"), 2);
+    let audit = std::fs::read_to_string(tmp.path().join("state").join(AUDIT_FILE)).unwrap();
+    assert!(audit.contains("refused: a reload is running"), "{audit}");
+    assert!(
+        audit.contains("a named pipe: an index is a regular file"),
+        "{audit}"
+    );
+    server.stop().await;
+}

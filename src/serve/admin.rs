@@ -601,14 +601,25 @@ impl Admin for AdminService {
             let s = Status::invalid_argument("path: the index file to serve is required");
             return Err(self.refused(rec(), s).await);
         }
+        // One reload at a time: a second is refused at once rather than given a thread.
+        let Some(turn) = self.state.reload_turn() else {
+            let s = Status::already_exists(
+                "a reload is running; the previous index keeps serving until it ends: ask again then",
+            );
+            return Err(self.refused(rec(), s).await);
+        };
         // Recorded before anything is done: a reload the audit log cannot take does not happen.
         self.audit(rec().outcome("requested")).await?;
         let state = self.state.clone();
         let path = PathBuf::from(&r.path);
         let started = Instant::now();
-        let res = tokio::task::spawn_blocking(move || state.reload(&path, r.force))
-            .await
-            .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
+        let res = tokio::task::spawn_blocking(move || {
+            // Held until the file work ends, whether or not the caller is still there.
+            let _turn = turn;
+            state.reload(&path, r.force)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
         let took = started.elapsed();
         let outcome = if res.is_ok() { "ok" } else { "refused" };
         note(&self.metrics, |m| m.swapped("reload", outcome, took));

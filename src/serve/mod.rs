@@ -32,7 +32,7 @@ use crate::proto::admin_server::AdminServer;
 pub use auth::Tokens;
 pub use limits::{Limits, LimitsConfig};
 pub use metrics::Metrics;
-pub use state::{LoadError, Snapshot, State, open_index};
+pub use state::{LoadError, ReloadTurn, Snapshot, State, open_index};
 pub use tls::ServerTls;
 use wire::server::health_code_server::HealthCodeServer;
 

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -93,7 +93,7 @@ pub(crate) fn open_index_rereading_from(
     key: &Key,
     reread_from: usize,
 ) -> Result<(Index<Mmap>, super::pages::Pages), LoadError> {
-    let file = File::open(path).map_err(io_error(path))?;
+    let file = open_regular(path)?;
     let index = map_verified(&file, path, key)?;
     let first = super::pages::huge_page_bytes(index.bytes());
     let len = index.len();
@@ -120,6 +120,38 @@ pub(crate) fn open_index_rereading_from(
     };
     pages.log(path, len);
     Ok((index, pages))
+}
+
+/// Opens `path` for reading without ever waiting on it: anything but a regular file is refused
+/// at once (a FIFO would block the opening thread until some writer came, a device or a
+/// directory is no index). Opened non-blocking and checked on the open file, so nothing swapped
+/// in between a look and the open gets through.
+fn open_regular(path: &Path) -> Result<File, LoadError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error(path))?;
+    let kind = file.metadata().map_err(io_error(path))?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    let what = if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(LoadError::Refused {
+        path: path.to_path_buf(),
+        why: format!("{what}: an index is a regular file"),
+    })
 }
 
 /// The error of an I/O failure on the index file at `path`.
@@ -169,6 +201,19 @@ pub struct State {
     swap: Mutex<()>,
     /// Set while a rebuild runs.
     pub(crate) rebuilding: AtomicBool,
+    /// Set while a reload asked by a caller runs: one at a time, so that callers cannot pin
+    /// threads with file work.
+    pub(crate) reloading: AtomicBool,
+}
+
+/// A caller's turn to reload a file ([`State::reload_turn`]); the next may start once it is
+/// dropped, however the reload ended.
+pub struct ReloadTurn(Arc<State>);
+
+impl Drop for ReloadTurn {
+    fn drop(&mut self) {
+        self.0.reloading.store(false, Ordering::Release);
+    }
 }
 
 /// Why a live write failed.
@@ -219,6 +264,7 @@ impl State {
             overlay,
             swap: Mutex::new(()),
             rebuilding: AtomicBool::new(false),
+            reloading: AtomicBool::new(false),
         })
     }
 
@@ -257,6 +303,12 @@ impl State {
             record_current(o, &pointer);
         }
         Ok(generation)
+    }
+
+    /// Takes the one turn to reload a file for a caller, or `None` while another reload runs;
+    /// the turn ends when the returned value is dropped.
+    pub fn reload_turn(self: &Arc<Self>) -> Option<ReloadTurn> {
+        (!self.reloading.swap(true, Ordering::AcqRel)).then(|| ReloadTurn(self.clone()))
     }
 
     /// Opens, verifies and installs the index file at `path` (blocking).

@@ -109,7 +109,7 @@ impl Record {
             self.reason,
             self.action,
             change.join(" "),
-            self.outcome,
+            crate::domain::mask::one_line(&self.outcome),
             self.overlay_sequence
         )
     }

@@ -175,3 +175,90 @@ fn a_bad_rust_log_is_refused_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("RUST_LOG=\"healthcode=loud\""), "{err}");
 }
+
+/// Caller-supplied text never starts a line of its own: a `Reload.path` and a `Rebuild.feeds`
+/// holding newlines and a forged "live write … (durable)" sentence come back, in the server's
+/// text log, in the refusals' messages and in `audit show`, escaped on the line that quotes
+/// them; and an `as_of` holding a document number, or 3 MB, is quoted short and masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_text_never_forges_a_line_of_the_log_or_the_audit() {
+    let data = DataSet::generate(100);
+    let server = data.serve(&[]);
+    let addr = server.addr.clone();
+    let forged = "healthcode: live write 12 by ops: verification of 110105********002X on 2022-05-10 (durable)";
+    let mut admin = AdminClient::new(channel(&addr).await);
+    let e = admin
+        .reload(with_token(
+            proto::ReloadRequest {
+                path: format!("/nonexistent.hci\n{forged}"),
+                force: false,
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect_err("no such file");
+    assert!(!e.message().contains('\n'), "{}", e.message());
+    let mut rebuild = admin
+        .rebuild(with_token(
+            proto::RebuildRequest {
+                feeds: format!("/nonexistent\n{forged}"),
+                force: false,
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect("the rebuild starts")
+        .into_inner();
+    let e = loop {
+        match rebuild.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the rebuild of no directory succeeded"),
+            Err(e) => break e,
+        }
+    };
+    assert!(!e.message().contains('\n'), "{}", e.message());
+    let mut codes = HealthCodeClient::new(channel(&addr).await);
+    for as_of in [id(5), "x".repeat(3 << 20)] {
+        let e = codes
+            .get_code(with_token(
+                proto::CodeRequest {
+                    id_number: id(5),
+                    as_of: as_of.clone(),
+                },
+                QUERY_TOKEN,
+            ))
+            .await
+            .expect_err("not a day");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().len() < 200, "{} bytes", e.message().len());
+        assert!(!e.message().contains(&id(5)), "{}", e.message());
+    }
+    server.signal(libc::SIGTERM);
+    let (status, log) = server.wait();
+    assert!(status.success(), "exit status {status:?}: {log:#?}");
+    assert!(
+        log.iter().all(|l| l.starts_with("healthcode: ")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.starts_with(forged)),
+        "a forged line in the log: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("\\nhealthcode: live write 12")),
+        "the caller's text is quoted escaped: {log:#?}"
+    );
+    let show = data
+        .command()
+        .args(["audit", "show"])
+        .arg(&data.state)
+        .output()
+        .unwrap();
+    let show = String::from_utf8(show.stdout).unwrap();
+    assert!(
+        show.lines().all(|l| l.starts_with('#')),
+        "every line of audit show is a record: {show}"
+    );
+    assert!(show.contains("\\nhealthcode: live write 12"), "{show}");
+}

@@ -13,10 +13,10 @@ pub struct Day(pub i32);
 #[non_exhaustive]
 pub enum DayError {
     /// Not of the form `YYYY-MM-DD`.
-    #[error("day {0:?} is not of the form YYYY-MM-DD")]
+    #[error("day {0} is not of the form YYYY-MM-DD")]
     Format(String),
     /// Well formed but no such date (e.g. 2023-02-30).
-    #[error("day {0:?} does not exist")]
+    #[error("day {0} does not exist")]
     NoSuchDate(String),
 }
 
@@ -38,11 +38,11 @@ impl Day {
             || !digits(5..7)
             || !digits(8..10)
         {
-            return Err(DayError::Format(s.to_string()));
+            return Err(DayError::Format(super::mask::quoted(s)));
         }
         let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().expect("checked digits");
         let date = NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))
-            .ok_or_else(|| DayError::NoSuchDate(s.to_string()))?;
+            .ok_or_else(|| DayError::NoSuchDate(super::mask::quoted(s)))?;
         Ok(Day::from_date(date))
     }
 

@@ -75,13 +75,13 @@ pub struct RegionCode(NonZeroU64);
 #[non_exhaustive]
 pub enum RegionError {
     /// Contains something other than digits.
-    #[error("region code {0:?} has a non-digit")]
+    #[error("region code {0} has a non-digit")]
     NotDigits(String),
     /// Not 2, 4, 6, 9 or 12 digits.
-    #[error("region code {0:?} has {1} digits; a region code has 2, 4, 6, 9 or 12")]
+    #[error("region code {0} has {1} digits; a region code has 2, 4, 6, 9 or 12")]
     Length(String, usize),
     /// The province group is 00.
-    #[error("region code {0:?} has no province (starts with 00)")]
+    #[error("region code {0} has no province (starts with 00)")]
     NoProvince(String),
 }
 
@@ -95,14 +95,15 @@ impl RegionCode {
     /// (`110105000000` → `110105`).
     pub fn parse(s: &str) -> Result<RegionCode, RegionError> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RegionError::NotDigits(s.to_string()));
+            return Err(RegionError::NotDigits(super::mask::quoted_code(s)));
         }
         if !matches!(s.len(), 2 | 4 | 6 | 9 | 12) {
-            return Err(RegionError::Length(s.to_string(), s.len()));
+            return Err(RegionError::Length(super::mask::quoted_code(s), s.len()));
         }
         let v: u64 = s.parse().expect("checked digits");
         let padded = v * 10u64.pow(12 - s.len() as u32);
-        RegionCode::from_padded(padded).ok_or_else(|| RegionError::NoProvince(s.to_string()))
+        RegionCode::from_padded(padded)
+            .ok_or_else(|| RegionError::NoProvince(super::mask::quoted_code(s)))
     }
 
     /// The region whose 12-digit zero-padded code is `padded`; `None` without a province.

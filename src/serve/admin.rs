@@ -72,7 +72,8 @@ fn known_region(state: &State, field: &str, s: &str) -> Result<RegionCode, Statu
         Ok(r)
     } else {
         Err(Status::invalid_argument(format!(
-            "{field}: unknown region code {s:?}"
+            "{field}: unknown region code {}",
+            mask::quoted_code(s)
         )))
     }
 }
@@ -316,6 +317,8 @@ fn log_rebuild(e: &RebuildEvent) {
             ..
         } => {
             for w in warnings {
+                // A warning names a file of the caller's directory: one line, whatever its name.
+                let w = mask::one_line(w);
                 tracing::warn!(kind = "rebuild", stage = "built", warning = %w, "rebuild: {w}");
             }
             tracing::info!(
@@ -381,7 +384,7 @@ fn progress(e: RebuildEvent) -> Result<proto::RebuildProgress, Status> {
                 rejects.display(),
                 warnings
                     .iter()
-                    .map(|w| format!("; warning: {w}"))
+                    .map(|w| format!("; warning: {}", mask::one_line(w)))
                     .collect::<String>()
             ),
         ),
@@ -623,19 +626,20 @@ impl Admin for AdminService {
         let took = started.elapsed();
         let outcome = if res.is_ok() { "ok" } else { "refused" };
         note(&self.metrics, |m| m.swapped("reload", outcome, took));
+        // The caller's path, quoted on one line: a newline in it starts no line of the log.
+        let shown = mask::quoted_path(std::path::Path::new(&r.path));
         match &res {
             Ok(generation) => tracing::info!(
                 kind = "reload",
-                path = %r.path,
+                path = %shown,
                 generation,
                 caller = %who,
                 took_ms = took.as_millis() as u64,
-                "reload by {who}: {} verified and serving as generation {generation} ({took:.2?})",
-                r.path
+                "reload by {who}: {shown} verified and serving as generation {generation} ({took:.2?})",
             ),
             Err(e) => tracing::warn!(
                 kind = "reload",
-                path = %r.path,
+                path = %shown,
                 caller = %who,
                 error = %e,
                 "reload by {who} refused, the previous index keeps serving: {e}"

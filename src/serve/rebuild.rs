@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::state::{State, read_current};
+use crate::domain::mask;
 use crate::pipeline::{BuildOptions, Stage, build_index_folding};
 
 /// What a running rebuild reports, in order.
@@ -122,7 +123,10 @@ impl State {
     ) -> Result<u64, String> {
         let overlay = self.overlay.as_ref().expect("checked by start_rebuild");
         if !feeds.is_dir() {
-            return Err(format!("feed directory {} does not exist", feeds.display()));
+            return Err(format!(
+                "feed directory {} does not exist",
+                mask::quoted_path(feeds)
+            ));
         }
         crate::overlay::create_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let fold = overlay.fold();
@@ -162,7 +166,11 @@ impl State {
                 })
             },
         )
-        .map_err(|e| format!("building from {}: {e}", feeds.display()))?;
+        .map_err(|e| {
+            // The feeds' own errors name the caller's directory and its files: one line.
+            let e = mask::one_line(&e.to_string());
+            format!("building from {}: {e}", mask::quoted_path(feeds))
+        })?;
         drop(rejects);
         report(RebuildEvent::Built {
             persons: outcome.stats.persons,

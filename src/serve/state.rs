@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use memmap2::Mmap;
 
-use crate::domain::{Day, DayText, Policy, RiskAreaSet};
+use crate::domain::{Day, DayText, Policy, RiskAreaSet, mask};
 use crate::index::{Index, IndexError};
 use crate::key::Key;
 use crate::overlay::{Change, Overlay, WriteError};
@@ -39,7 +39,7 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be opened or mapped.
-    #[error("index {path}: {cause}")]
+    #[error("index {}: {cause}", mask::quoted_path(path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum LoadError {
         cause: std::io::Error,
     },
     /// The file is not a valid index for this server.
-    #[error("index {path}: {cause}")]
+    #[error("index {}: {cause}", mask::quoted_path(path))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -55,7 +55,7 @@ pub enum LoadError {
         cause: IndexError,
     },
     /// The file is valid but must not replace the index being served.
-    #[error("index {path}: {why}")]
+    #[error("index {}: {why}", mask::quoted_path(path))]
     Refused {
         /// The file.
         path: PathBuf,

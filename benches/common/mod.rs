@@ -1,6 +1,9 @@
 //! Setup shared by the benchmarks: a synthetic world generated with the library into a temporary
 //! directory, its index built with the real pipeline, and seeded samples of known and unknown
-//! document numbers. The size is `HEALTHCODE_BENCH_PERSONS` (default 100,000).
+//! document numbers. The size is `HEALTHCODE_BENCH_PERSONS` (default 100,000);
+//! `HEALTHCODE_BENCH_NO_HOME=1` drops the world's `dataset.csv`, so that its index has no home
+//! region and every resident's city-level stay matches the city's risk areas (the workload of
+//! builds before home regions, for side-by-side comparisons with them).
 
 // Each benchmark target compiles this module and uses its own part of it.
 #![allow(dead_code)]
@@ -44,6 +47,9 @@ pub fn rng(stream: u64) -> ChaCha8Rng {
     rng
 }
 
+/// The environment variable that, set to 1, builds the world without its home region.
+pub const NO_HOME_VAR: &str = "HEALTHCODE_BENCH_NO_HOME";
+
 /// The number of persons to generate: `HEALTHCODE_BENCH_PERSONS`, or the default.
 pub fn persons() -> u64 {
     match std::env::var(PERSONS_VAR) {
@@ -85,14 +91,19 @@ impl World {
         let feeds = dir.path().join("feeds");
         let summary =
             synth::generate(&cfg, &feeds, false, &mut |_| {}).expect("generating the world");
+        let no_home = std::env::var(NO_HOME_VAR).is_ok_and(|v| v == "1");
+        if no_home {
+            std::fs::remove_file(feeds.join(Feed::Dataset.file_name())).expect("gen wrote it");
+        }
         let feed_rows = summary
             .files
             .iter()
-            .filter(|(f, _, _)| *f != Feed::Truth)
+            .filter(|(f, _, _)| *f != Feed::Truth && !(no_home && *f == Feed::Dataset))
             .map(|(_, rows, _)| rows)
             .sum();
         eprintln!(
-            "setup: generated {persons} persons ({feed_rows} feed rows) in {:.1?}",
+            "setup: generated {persons} persons ({feed_rows} feed rows{}) in {:.1?}",
+            if no_home { ", no home region" } else { "" },
             t.elapsed()
         );
         let t = Instant::now();

@@ -570,15 +570,18 @@ pub fn evaluate_into(
     }
     // A phone's stays count on the days a binding of it to this person covers (`bound_on` ≤ d <
     // `unbound_on`): a recycled number marks neither its former nor its new holder for the
-    // other's days. Two bindings of one phone give the same findings at most once (each key
-    // keeps its latest day).
+    // other's days. The bindings' days in the window are gathered first, so that a phone bound
+    // through several channels at once has its stays matched once, over each run of bound days.
     for ph in &p.phones {
-        for b in &ph.bindings {
-            let from = b.bound_on.max(ws);
-            let to = b.unbound_on.map_or(day, |u| u.plus(-1).min(day));
-            if from > to {
-                continue;
-            }
+        let mut bound = ph
+            .bindings
+            .iter()
+            .fold(0u32, |days, b| days | window_days(b, ws, day));
+        while bound != 0 {
+            let start = bound.trailing_zeros();
+            let len = (bound >> start).trailing_ones();
+            bound &= !(((1u32 << len) - 1) << start);
+            let (from, to) = (ws.plus(start as i32), ws.plus((start + len - 1) as i32));
             for stay in ph.stays.iter().rev() {
                 match_stay(stay, Some(ph.tail), from, to);
             }
@@ -640,6 +643,19 @@ pub fn evaluate_into(
 
     let ready = findings.order();
     out.finish(ready);
+}
+
+/// The days of the window `ws` … `day` that binding `b` covers, as bits (bit k: day `ws + k`).
+#[inline]
+fn window_days(b: &super::Binding, ws: Day, day: Day) -> u32 {
+    const _: () = assert!(super::day::WINDOW_DAYS <= 31, "the window's days fit a u32");
+    let from = b.bound_on.max(ws);
+    let to = b.unbound_on.map_or(day, |u| u.plus(-1).min(day));
+    if from > to {
+        return 0;
+    }
+    let len = (to.0 - from.0 + 1) as u32;
+    ((1u32 << len) - 1) << (from.0 - ws.0) as u32
 }
 
 /// The latest day through which a verification (made on or before `day`) clears matches whose

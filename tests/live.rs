@@ -876,3 +876,62 @@ async fn a_reload_of_anything_but_a_file_is_refused_at_once_and_one_runs_at_a_ti
     );
     server.stop().await;
 }
+
+/// A reload whose caller gives up while it runs still happens to the end, and its outcome is in
+/// the audit log as for any other: the caller's hang-up does not leave a bare "requested".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_whose_caller_gave_up_is_recorded_with_its_outcome() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, a) = world(tmp.path(), 20_000, 17);
+    let state_dir = tmp.path().join("state");
+    let (server, _) =
+        Server::start_live(&a, &state_dir, Policy::PrecisionAware, Some(today())).await;
+    let audit = state_dir.join(AUDIT_FILE);
+    let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+    let mut call = Box::pin(reload(&mut admin, &a, true));
+    // Hang up as soon as the server has the request on record, while it verifies the file (a
+    // machine fast enough to finish first makes this an ordinary reload, recorded the same).
+    loop {
+        tokio::select! {
+            r = &mut call => {
+                r.expect("the reload succeeds");
+                break;
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_micros(200)) => {}
+        }
+        if std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains(r#""action":"reload""#)
+        {
+            break;
+        }
+    }
+    drop(call);
+    let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&audit).unwrap();
+        let reloads: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(r#""action":"reload""#))
+            .collect();
+        if reloads.len() == 2 {
+            assert!(reloads[0].contains(r#""outcome":"requested""#), "{text}");
+            assert!(reloads[1].contains(r#""outcome":"ok""#), "{text}");
+            assert!(reloads[1].contains(r#""generation":"2""#), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outcome recorded for the reload: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let info = admin
+        .info(proto::InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.generation, 2);
+    server.stop().await;
+}

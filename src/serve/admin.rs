@@ -151,32 +151,35 @@ impl AdminService {
     ) -> Result<u64, Status> {
         let state = self.state.clone();
         let (kind, what) = change_summary(&change);
-        let who = caller.clone();
+        // Made durable and logged on a thread of its own to the end, whether or not the caller
+        // is still waiting (a deadline, a hang-up).
         let res = tokio::task::spawn_blocking(move || {
-            state.write(&caller, &operator, &reason, change, check)
+            let res = state.write(&caller, &operator, &reason, change, check);
+            let who = &caller;
+            match &res {
+                Ok(sequence) => tracing::info!(
+                    kind,
+                    sequence,
+                    caller = %who,
+                    "live write {sequence} by {who}: {what} (durable)"
+                ),
+                Err(LiveError::Write(WriteError::Io(e))) => tracing::warn!(
+                    kind,
+                    caller = %who,
+                    error = %e,
+                    "live write by {who} not acknowledged ({what}): {e}"
+                ),
+                Err(e) => tracing::info!(
+                    kind,
+                    caller = %who,
+                    error = %e,
+                    "live write by {who} refused ({what}): {e}"
+                ),
+            }
+            res
         })
         .await
         .map_err(|e| Status::internal(format!("the write task failed: {e}")))?;
-        match &res {
-            Ok(sequence) => tracing::info!(
-                kind,
-                sequence,
-                caller = %who,
-                "live write {sequence} by {who}: {what} (durable)"
-            ),
-            Err(LiveError::Write(WriteError::Io(e))) => tracing::warn!(
-                kind,
-                caller = %who,
-                error = %e,
-                "live write by {who} not acknowledged ({what}): {e}"
-            ),
-            Err(e) => tracing::info!(
-                kind,
-                caller = %who,
-                error = %e,
-                "live write by {who} refused ({what}): {e}"
-            ),
-        }
         res.map_err(|e| match e {
             LiveError::NoStateDir => Status::failed_precondition(e.to_string()),
             LiveError::Write(WriteError::Refused(why)) => Status::failed_precondition(why),
@@ -198,20 +201,73 @@ impl AdminService {
 }
 
 impl AdminService {
+    /// A reload from its `requested` record to its outcome, on this thread (blocking): the
+    /// audit log, the server's log and the swap metrics all get the outcome, whoever waits.
+    fn reload_now(
+        &self,
+        turn: super::state::ReloadTurn,
+        who: &str,
+        r: &proto::ReloadRequest,
+    ) -> Result<Response<proto::ReloadResponse>, Status> {
+        let rec = || reload_record(who, r);
+        // Recorded before anything is done: a reload the audit log cannot take does not happen.
+        audit_now(&self.state, rec().outcome("requested"))?;
+        let started = Instant::now();
+        let res = self.state.reload(std::path::Path::new(&r.path), r.force);
+        drop(turn);
+        let took = started.elapsed();
+        let outcome = if res.is_ok() { "ok" } else { "refused" };
+        note(&self.metrics, |m| m.swapped("reload", outcome, took));
+        // The caller's path, quoted on one line: a newline in it starts no line of the log.
+        let shown = mask::quoted_path(std::path::Path::new(&r.path));
+        match &res {
+            Ok(generation) => tracing::info!(
+                kind = "reload",
+                path = %shown,
+                generation,
+                caller = %who,
+                took_ms = took.as_millis() as u64,
+                "reload by {who}: {shown} verified and serving as generation {generation} ({took:.2?})",
+            ),
+            Err(e) => tracing::warn!(
+                kind = "reload",
+                path = %shown,
+                caller = %who,
+                error = %e,
+                "reload by {who} refused, the previous index keeps serving: {e}"
+            ),
+        }
+        let (outcome, res) = match res {
+            Ok(generation) => (
+                rec().with("generation", generation).outcome("ok"),
+                Ok(Response::new(proto::ReloadResponse { generation })),
+            ),
+            Err(e) => {
+                let status = match e {
+                    LoadError::Io { .. } => {
+                        Status::not_found(format!("{e}; the previous index keeps serving"))
+                    }
+                    _ => Status::failed_precondition(format!(
+                        "{e}; the previous index keeps serving"
+                    )),
+                };
+                (rec().outcome(format!("refused: {e}")), Err(status))
+            }
+        };
+        // The request is on record already; an outcome the log cannot take does not undo it.
+        if let Err(e) = audit_now(&self.state, outcome) {
+            tracing::warn!(error = %e.message(), "{}", e.message());
+        }
+        res
+    }
+
     /// Makes an audit record of an action that is not a live write durable (on a blocking
     /// thread, for the fsync). Without a state directory there is no audit log to write.
     async fn audit(&self, r: Record) -> Result<(), Status> {
         let state = self.state.clone();
-        tokio::task::spawn_blocking(move || match &state.overlay {
-            Some(o) => o.audit(r).map(drop).map_err(|e| {
-                Status::unavailable(format!(
-                    "the audit log could not record the request, so nothing was done: {e}"
-                ))
-            }),
-            None => Ok(()),
-        })
-        .await
-        .map_err(|e| Status::internal(format!("the audit task failed: {e}")))?
+        tokio::task::spawn_blocking(move || audit_now(&state, r))
+            .await
+            .map_err(|e| Status::internal(format!("the audit task failed: {e}")))?
     }
 
     /// Records a request refused before anything was changed, and returns the refusal (an
@@ -270,6 +326,26 @@ impl AdminService {
             Ok(v) => Ok(v),
             Err(s) => Err(self.refused(record(), s).await),
         }
+    }
+}
+
+/// The audit record of a reload request, before its outcome.
+fn reload_record(who: &str, r: &proto::ReloadRequest) -> Record {
+    Record::new("reload", who, "", "")
+        .with("path", &r.path)
+        .with("force", r.force)
+}
+
+/// Makes an audit record durable on this thread (it waits for the fsync). Without a state
+/// directory there is no audit log to write.
+fn audit_now(state: &State, r: Record) -> Result<(), Status> {
+    match &state.overlay {
+        Some(o) => o.audit(r).map(drop).map_err(|e| {
+            Status::unavailable(format!(
+                "the audit log could not record the request, so nothing was done: {e}"
+            ))
+        }),
+        None => Ok(()),
     }
 }
 
@@ -595,11 +671,7 @@ impl Admin for AdminService {
         self.writable()?;
         let who = caller(&req);
         let r = req.into_inner();
-        let rec = || {
-            Record::new("reload", &who, "", "")
-                .with("path", &r.path)
-                .with("force", r.force)
-        };
+        let rec = || reload_record(&who, &r);
         if r.path.trim().is_empty() {
             let s = Status::invalid_argument("path: the index file to serve is required");
             return Err(self.refused(rec(), s).await);
@@ -611,62 +683,12 @@ impl Admin for AdminService {
             );
             return Err(self.refused(rec(), s).await);
         };
-        // Recorded before anything is done: a reload the audit log cannot take does not happen.
-        self.audit(rec().outcome("requested")).await?;
-        let state = self.state.clone();
-        let path = PathBuf::from(&r.path);
-        let started = Instant::now();
-        let res = tokio::task::spawn_blocking(move || {
-            // Held until the file work ends, whether or not the caller is still there.
-            let _turn = turn;
-            state.reload(&path, r.force)
-        })
-        .await
-        .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?;
-        let took = started.elapsed();
-        let outcome = if res.is_ok() { "ok" } else { "refused" };
-        note(&self.metrics, |m| m.swapped("reload", outcome, took));
-        // The caller's path, quoted on one line: a newline in it starts no line of the log.
-        let shown = mask::quoted_path(std::path::Path::new(&r.path));
-        match &res {
-            Ok(generation) => tracing::info!(
-                kind = "reload",
-                path = %shown,
-                generation,
-                caller = %who,
-                took_ms = took.as_millis() as u64,
-                "reload by {who}: {shown} verified and serving as generation {generation} ({took:.2?})",
-            ),
-            Err(e) => tracing::warn!(
-                kind = "reload",
-                path = %shown,
-                caller = %who,
-                error = %e,
-                "reload by {who} refused, the previous index keeps serving: {e}"
-            ),
-        }
-        let (outcome, res) = match res {
-            Ok(generation) => (
-                rec().with("generation", generation).outcome("ok"),
-                Ok(Response::new(proto::ReloadResponse { generation })),
-            ),
-            Err(e) => {
-                let status = match e {
-                    LoadError::Io { .. } => {
-                        Status::not_found(format!("{e}; the previous index keeps serving"))
-                    }
-                    _ => Status::failed_precondition(format!(
-                        "{e}; the previous index keeps serving"
-                    )),
-                };
-                (rec().outcome(format!("refused: {e}")), Err(status))
-            }
-        };
-        // The request is on record already; an outcome the log cannot take does not undo it.
-        if let Err(e) = self.audit(outcome).await {
-            tracing::warn!(error = %e.message(), "{}", e.message());
-        }
-        res
+        // Everything from here runs on a thread of its own to the end, recorded and logged
+        // whether or not the caller is still waiting for it (a deadline, a hang-up).
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.reload_now(turn, &who, &r))
+            .await
+            .map_err(|e| Status::internal(format!("the reload task failed: {e}")))?
     }
 
     type RebuildStream = Pin<Box<dyn Stream<Item = Result<proto::RebuildProgress, Status>> + Send>>;

@@ -935,3 +935,76 @@ async fn a_reload_whose_caller_gave_up_is_recorded_with_its_outcome() {
     assert_eq!(info.generation, 2);
     server.stop().await;
 }
+
+/// After a live write, a rebuild from a directory with no feed of people (an empty one, `/etc`)
+/// is refused and the old index keeps answering every person as before, known.
+/// A reload of an index that knows fewer than half of the serving one's persons is refused
+/// unless forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_of_almost_nobody_never_replaces_the_serving_one_unforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (feeds, a) = world(tmp.path(), 2_000, 18);
+    let (people, _) = people(&feeds);
+    let ids: Vec<String> = people.iter().map(|(id, _)| id.to_string()).collect();
+    let (server, _) = Server::start_live(
+        &a,
+        &tmp.path().join("state"),
+        Policy::PrecisionAware,
+        Some(today()),
+    )
+    .await;
+    let mut admin = server.admin(Some(ADMIN_TOKEN)).await;
+    let mut codes = server.codes(Some(QUERY_TOKEN)).await;
+    let before = all_answers(&mut codes, &ids).await;
+    admin
+        .record_registration(proto::RecordRegistrationRequest {
+            id_number: ids[0].clone(),
+            registered_on: today().to_string(),
+            community: "幸福里".into(),
+            operator: "李娜".into(),
+            reason: "arrival".into(),
+        })
+        .await
+        .expect("a live write");
+    let before_after_write = all_answers(&mut codes, &ids).await;
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for dir in [empty.as_path(), Path::new("/etc")] {
+        let e = admin
+            .rebuild(proto::RebuildRequest {
+                feeds: dir.display().to_string(),
+                force: true,
+            })
+            .await
+            .expect("the rebuild starts")
+            .into_inner()
+            .message()
+            .await
+            .map(|_| ())
+            .expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+        assert!(
+            e.message().contains("no feed file of people"),
+            "{}",
+            e.message()
+        );
+    }
+
+    // A small index of the same key: refused, then forced.
+    let small_dir = tmp.path().join("small");
+    let (_, small) = world(&small_dir, 300, 19);
+    let e = reload(&mut admin, &small, false)
+        .await
+        .expect_err("too few");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("fewer than half"), "{}", e.message());
+    let after = all_answers(&mut codes, &ids).await;
+    assert_eq!(after.len(), before.len());
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(seen(&after[i]), seen(&before_after_write[i]), "{id}");
+        assert!(after[i].known, "{id}");
+    }
+    assert_eq!(reload(&mut admin, &small, true).await.expect("forced"), 2);
+    server.stop().await;
+}

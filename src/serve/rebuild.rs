@@ -99,12 +99,15 @@ impl State {
         let spawned = std::thread::Builder::new()
             .name("rebuild".into())
             .spawn(move || {
-                let _running = Running(&state.rebuilding);
+                let running = Running(&state.rebuilding);
                 lower_priority();
                 let event = match state.rebuild_into(&feeds, &dir, force, &report) {
                     Ok(generation) => RebuildEvent::Swapped { generation },
                     Err(e) => RebuildEvent::Failed(e),
                 };
+                // Over before its caller hears so: a caller that asks again at once is not told
+                // that this rebuild still runs.
+                drop(running);
                 report(event);
             });
         if let Err(e) = spawned {
@@ -125,6 +128,19 @@ impl State {
         if !feeds.is_dir() {
             return Err(format!(
                 "feed directory {} does not exist",
+                mask::quoted_path(feeds)
+            ));
+        }
+        // A directory with no file of people (an empty one, `/etc`) would build an index of the
+        // live writes alone.
+        let of_people = crate::feeds::FILES
+            .iter()
+            .filter(|f| !matches!(f.name, "regions.csv" | "dataset.csv"))
+            .any(|f| feeds.join(f.name).exists() || feeds.join(format!("{}.gz", f.name)).exists());
+        if !of_people {
+            return Err(format!(
+                "feed directory {} holds no feed file of people (bindings.csv, phone_stays.csv, \
+                 person_stays.csv, cdc.csv, …): nothing to build from",
                 mask::quoted_path(feeds)
             ));
         }

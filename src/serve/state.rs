@@ -269,8 +269,8 @@ impl State {
     }
 
     /// Serves `index` (already opened and verified) from the next query on, as a new
-    /// generation. An index with an older data date than the one serving is refused unless
-    /// `force`. Returns the new generation.
+    /// generation. An index with an older data date than the one serving, or knowing fewer than
+    /// half of its persons, is refused unless `force`. Returns the new generation.
     pub fn install(
         &self,
         index: Index<Mmap>,
@@ -286,6 +286,20 @@ impl State {
                     "its data date {} is older than the serving index's {} (generation {}); force it to go back",
                     index.data_as_of(),
                     cur.index.data_as_of(),
+                    cur.generation
+                ),
+            });
+        }
+        // A file that knows far fewer people than the one serving is more likely a cut feed or
+        // the wrong directory than the city shrinking overnight: it would answer confirmed
+        // cases green, `known = false`.
+        let (now, next) = (u64::from(cur.index.persons()), u64::from(index.persons()));
+        if !force && next * 2 < now {
+            return Err(LoadError::Refused {
+                path,
+                why: format!(
+                    "it knows {next} persons, fewer than half of the serving index's {now} \
+                     (generation {}): a cut feed or the wrong directory? force it to serve it",
                     cur.generation
                 ),
             });

@@ -223,11 +223,6 @@ impl Binding {
     pub fn bound_on_day(&self, d: Day) -> bool {
         self.bound_on <= d && self.unbound_on.is_none_or(|u| d < u)
     }
-
-    /// True when the binding covers at least one day of `[a, b]`.
-    pub fn intersects(&self, a: Day, b: Day) -> bool {
-        self.bound_on <= b && self.unbound_on.is_none_or(|u| u > a && u > self.bound_on)
-    }
 }
 
 /// A risk area designation.
